@@ -1,0 +1,318 @@
+"""The knowledge base's data model: studies, evidence items and clinical trials.
+
+Every model is strict: unknown fields are errors, enums are closed, and vocabulary fields
+(cancer type, cell lines, gene symbols) must name a term of the shipped vocabularies, so a
+typo is caught at validation time with the nearest known terms suggested.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    field_validator,
+    model_validator,
+)
+
+from mscatlas.kb.dose import Dose, Duration
+from mscatlas.kb.enums import (
+    CancerClass,
+    Change,
+    CurationStatus,
+    Delivery,
+    Direction,
+    EngineeringKind,
+    Endpoint,
+    EvidenceLevel,
+    MechanismKind,
+    MscSource,
+    MscSpecies,
+    Phase,
+    Setting,
+    TrialPurpose,
+)
+from mscatlas.kb.vocab import load_vocabulary
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ClinicalTrial",
+    "Dataset",
+    "Engineering",
+    "EvidenceItem",
+    "Flag",
+    "Mechanism",
+    "Provenance",
+    "Study",
+]
+
+SCHEMA_VERSION = 1
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+RecordId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
+RefNumber = Annotated[int, Field(ge=1, le=80)]
+
+FLAG_CODES = {
+    "source_mismatch": "the review names a different MSC tissue source than the cited paper",
+    "species_mismatch": "the review names a different MSC species than the cited paper",
+    "model_mismatch": "the review names a different cancer model than the cited paper",
+    "direction_mismatch": "the review states a different effect than the cited paper",
+    "copied_cell": "a table cell appears to be copied from another row",
+    "citation_mismatch": "the cited paper does not appear to report this finding",
+    "secondary_citation": "the review attributes to this paper a finding the paper cites from others",
+    "not_msc": "the cells tested are not culture-expanded MSCs",
+    "abstract_only": "the review (or this curation) relied on the abstract only",
+    "reference_garbled": "the reference entry in the review text is damaged",
+    "missing_reference": "the reference is cited but absent from the review's reference list",
+    "wording_error": "the review's wording of this finding contains an evident slip",
+    "unverified": "the primary source could not be reached to check this item",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_enum_values=False)
+
+
+class Flag(_Strict):
+    """A known problem with a record, with the curator's explanation."""
+
+    code: str
+    note: Text
+
+    @field_validator("code")
+    @classmethod
+    def _known_code(cls, v: str) -> str:
+        if v not in FLAG_CODES:
+            raise ValueError(f"unknown flag code '{v}'; known: {', '.join(sorted(FLAG_CODES))}")
+        return v
+
+
+class Provenance(_Strict):
+    """Where a curated fact came from."""
+
+    review_location: Text = Field(description="e.g. 'Table 1, row 3' or 'Section 4, paragraph 4'")
+    table: Annotated[int, Field(ge=1, le=2)] | None = None
+    row: Annotated[int, Field(ge=1)] | None = None
+    section: str | None = None
+    summary: Text = Field(description="one line in the curator's own words")
+    primary_source_checked: bool = False
+    primary_source: str | None = Field(
+        default=None, description="what was read: e.g. 'PubMed abstract, PMID 19345434'"
+    )
+    primary_source_says: str | None = Field(
+        default=None, description="what the primary source states where it matters"
+    )
+
+    @model_validator(mode="after")
+    def _checked_needs_source(self) -> Provenance:
+        if self.primary_source_checked and not self.primary_source:
+            raise ValueError("primary_source_checked is true but primary_source is empty")
+        if (self.table is None) != (self.row is None):
+            raise ValueError("table and row go together")
+        return self
+
+
+class Mechanism(_Strict):
+    """A gene, pathway or process reported to change, with its direction."""
+
+    target: Text
+    kind: MechanismKind
+    change: Change
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _gene_is_hgnc(self) -> Mechanism:
+        if self.kind is MechanismKind.gene:
+            canonical = load_vocabulary().genes.resolve(self.target)
+            if canonical != self.target:
+                object.__setattr__(self, "target", canonical)
+        return self
+
+
+class Engineering(_Strict):
+    """A modification or preconditioning of the MSC product."""
+
+    kind: Annotated[
+        str,
+        StringConstraints(
+            pattern=r"^(cytokine_activation|heat_treatment|hypoxia|culture_3d|senescence|"
+            r"gene_modified|virus_loaded|sirna_loaded|drug_loaded|other)$"
+        ),
+    ]
+    detail: Text
+
+
+class Study(_Strict):
+    """A paper in the review's reference list."""
+
+    id: RecordId
+    ref: RefNumber
+    authors: list[Text] = Field(min_length=1)
+    et_al: bool = False
+    title: Text
+    journal: Text
+    year: Annotated[int, Field(ge=1900, le=2100)]
+    volume: str | None = None
+    issue: str | None = None
+    pages: str | None = None
+    doi: Annotated[str, StringConstraints(pattern=r"^10\.\d{4,9}/\S+$")] | None = None
+    pmid: Annotated[str, StringConstraints(pattern=r"^\d{1,9}$")] | None = None
+    review_citation: str | None = Field(default=None, description="the entry as printed in the review")
+    flags: list[Flag] = Field(default_factory=list)
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _id_matches_ref(self) -> Study:
+        if self.id != f"ref{self.ref}":
+            raise ValueError(f"study id must be 'ref{self.ref}' for reference {self.ref}")
+        return self
+
+
+class EvidenceItem(_Strict):
+    """One finding: one MSC product, one cancer model, one setting, one delivery, one endpoint."""
+
+    id: RecordId
+    study: RecordId
+    refs: list[RefNumber] = Field(min_length=1)
+    msc_species: MscSpecies
+    msc_source: list[MscSource] = Field(min_length=1)
+    source_detail: str | None = None
+    engineering: list[Engineering] = Field(default_factory=list)
+    cancer_type: Text
+    cancer_class: CancerClass
+    cell_lines: list[Text] = Field(default_factory=list)
+    model_detail: str | None = Field(
+        default=None, description="primary cells, animal host, tumour site: what the lines don't say"
+    )
+    delivery: Delivery
+    setting: Setting
+    route: str | None = Field(default=None, description="in vivo: intravenous, subcutaneous, ...")
+    dose: Dose = Field(default_factory=Dose)
+    duration: Duration | None = None
+    endpoint: Endpoint
+    direction: Direction
+    dose_dependent: bool | None = None
+    mechanisms: list[Mechanism] = Field(default_factory=list)
+    evidence_level: EvidenceLevel
+    curation_status: CurationStatus = CurationStatus.accepted
+    provenance: Provenance
+    flags: list[Flag] = Field(default_factory=list)
+    notes: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def engineered(self) -> bool:
+        return bool(self.engineering)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_derived(cls, data: object) -> object:
+        # Exports carry the derived ``engineered`` flag; accept it back only if it agrees.
+        if isinstance(data, dict) and "engineered" in data:
+            data = dict(data)
+            claimed = data.pop("engineered")
+            if bool(claimed) != bool(data.get("engineering")):
+                raise ValueError("engineered contradicts engineering")
+        return data
+
+    @field_validator("cancer_type")
+    @classmethod
+    def _known_cancer_type(cls, v: str) -> str:
+        return load_vocabulary().cancer_types.resolve(v)
+
+    @field_validator("cell_lines")
+    @classmethod
+    def _known_cell_lines(cls, v: list[str]) -> list[str]:
+        lines = load_vocabulary().cell_lines
+        return [lines.resolve(x) for x in v]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvidenceItem:
+        vocab = load_vocabulary()
+        expected_class = vocab.cancer_types.get(self.cancer_type)["class"]
+        if expected_class != self.cancer_class.value:
+            raise ValueError(
+                f"cancer_class '{self.cancer_class.value}' contradicts cancer_type "
+                f"'{self.cancer_type}' (a {expected_class} cancer)"
+            )
+        in_vivo_delivery = {Delivery.cell_injection, Delivery.co_injection}
+        if self.delivery in in_vivo_delivery and self.setting is not Setting.in_vivo:
+            raise ValueError(f"delivery '{self.delivery.value}' is an in vivo delivery")
+        if self.delivery in {Delivery.direct_coculture, Delivery.transwell} and (
+            self.setting is not Setting.in_vitro
+        ):
+            raise ValueError(f"delivery '{self.delivery.value}' is an in vitro delivery")
+        level = (
+            EvidenceLevel.preclinical_in_vitro
+            if self.setting is Setting.in_vitro
+            else EvidenceLevel.preclinical_in_vivo
+        )
+        if self.evidence_level is not EvidenceLevel.clinical and self.evidence_level is not level:
+            raise ValueError(
+                f"evidence_level '{self.evidence_level.value}' contradicts setting '{self.setting.value}'"
+            )
+        if re.fullmatch(r"ref\d+", self.study) and int(self.study[3:]) not in self.refs:
+            raise ValueError(f"refs {self.refs} must include the study's reference {self.study[3:]}")
+        return self
+
+
+class ClinicalTrial(_Strict):
+    """A registered trial of an MSC product in cancer or its treatment's side effects."""
+
+    nct_id: Annotated[str, StringConstraints(pattern=r"^NCT\d{8}$")]
+    title: Text = Field(description="treatment as the review's Table 2 names it")
+    treatment: Text
+    product: Annotated[
+        str, StringConstraints(pattern=r"^(cells|extracellular_vesicles|cells_with_hsc)$")
+    ] = "cells"
+    msc_source: list[MscSource] = Field(min_length=1)
+    engineered: bool
+    engineering: list[EngineeringKind] = Field(default_factory=list)
+    cancer_type: Text = Field(description="condition as the review's Table 2 gives it")
+    conditions: list[Text] = Field(default_factory=list)
+    purpose: TrialPurpose
+    phases: list[Phase] = Field(min_length=1)
+    status: str | None = None
+    enrollment: Annotated[int, Field(ge=0)] | None = None
+    start_date: str | None = None
+    completion_date: str | None = None
+    provenance: Provenance
+    flags: list[Flag] = Field(default_factory=list)
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _engineering_consistent(self) -> ClinicalTrial:
+        if self.engineered != bool(self.engineering):
+            raise ValueError("engineered must be true exactly when engineering lists a modification")
+        order = list(Phase)
+        if self.phases != sorted(set(self.phases), key=order.index):
+            raise ValueError("phases must be distinct and in ascending order")
+        return self
+
+
+class Dataset(_Strict):
+    """The whole knowledge base, as exported and loaded."""
+
+    schema_version: int = SCHEMA_VERSION
+    studies: list[Study] = Field(default_factory=list)
+    evidence: list[EvidenceItem] = Field(default_factory=list)
+    trials: list[ClinicalTrial] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_and_linked(self) -> Dataset:
+        for name, ids in (
+            ("study", [s.id for s in self.studies]),
+            ("evidence", [e.id for e in self.evidence]),
+            ("trial", [t.nct_id for t in self.trials]),
+        ):
+            seen: set[str] = set()
+            for i in ids:
+                if i in seen:
+                    raise ValueError(f"duplicate {name} id '{i}'")
+                seen.add(i)
+        return self
