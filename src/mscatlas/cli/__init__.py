@@ -1,0 +1,243 @@
+"""The `mscatlas` command line: parses arguments, calls the core, renders tables or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mscatlas import __version__
+from mscatlas.kb.dose import DoseParseError, parse_dose
+from mscatlas.kb.enums import Delivery, Direction, MscSource, Setting
+from mscatlas.kb.export import export_text
+from mscatlas.kb.models import ClinicalTrial, EvidenceItem, Study
+from mscatlas.kb.records import RecordError, validate_paths
+from mscatlas.kb.store import EvidenceFilter, Store
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="mscatlas",
+    help="Mesenchymal stem cell therapy in cancer, made computable.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: MSCATLAS_DATABASE_URL or a SQLite file in the user data dir)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _report_errors(errors: list[RecordError], as_json: bool) -> None:
+    if as_json:
+        _print_json({"valid": False, "errors": [e.to_dict() for e in errors]})
+    else:
+        for e in errors:
+            err_console.print(f"[red]error[/red] {e}", markup=True, highlight=False, soft_wrap=True)
+        err_console.print(f"{len(errors)} error(s)")
+
+
+def _validate(paths: list[Path], store: Store | None) -> Any:
+    from mscatlas.kb.shipped import shipped_dataset
+
+    known = store.study_ids() if store else {s.id for s in shipped_dataset().studies}
+    return validate_paths(paths, known_study_ids=known)
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="YAML, JSON or CSV record files.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Check record files; every error names file, line, record and field. Exit 1 on any error."""
+    dataset, errors = _validate(paths, None)
+    if errors:
+        _report_errors(errors, as_json)
+        raise typer.Exit(1)
+    assert dataset is not None
+    counts = {"studies": len(dataset.studies), "evidence": len(dataset.evidence), "trials": len(dataset.trials)}
+    if as_json:
+        _print_json({"valid": True, **counts})
+    else:
+        console.print(f"valid: {counts['studies']} studies, {counts['evidence']} evidence items, {counts['trials']} trials")
+
+
+@app.command()
+def load(
+    paths: Annotated[list[Path], typer.Argument(help="Record files to load.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Validate record files, then load them in one transaction (all or nothing)."""
+    store = Store.open(db)
+    dataset, errors = _validate(paths, store)
+    if errors:
+        _report_errors(errors, as_json)
+        err_console.print("nothing was loaded")
+        raise typer.Exit(1)
+    assert dataset is not None
+    try:
+        result = store.load(dataset, reason="mscatlas load " + " ".join(str(p) for p in paths))
+    except Exception as exc:  # the transaction rolled back: report, keep the store as it was
+        err_console.print(f"[red]error[/red] loading failed, nothing was loaded: {exc}")
+        raise typer.Exit(1) from exc
+    out = {"added": result.added, "updated": result.updated, "unchanged": result.unchanged}
+    if as_json:
+        _print_json(out)
+    else:
+        console.print(f"loaded: {result.added} added, {result.updated} updated, {result.unchanged} unchanged")
+
+
+def _evidence_table(items: list[EvidenceItem], title: str) -> Table:
+    table = Table(title=title, show_lines=False)
+    for col in ("id", "ref", "MSC source", "cancer type", "delivery", "setting", "endpoint", "direction", "dose"):
+        table.add_column(col, overflow="fold")
+    for e in items:
+        table.add_row(
+            e.id, ",".join(map(str, e.refs)), ", ".join(s.value for s in e.msc_source), e.cancer_type,
+            e.delivery.value, e.setting.value, e.endpoint.value, e.direction.value, e.dose.describe(),
+        )
+    return table
+
+
+@app.command()
+def query(
+    msc_source: Annotated[MscSource | None, typer.Option("--msc-source", help="MSC tissue source.")] = None,
+    cancer: Annotated[str | None, typer.Option("--cancer", help="Cancer type (substring), class or cell line.")] = None,
+    delivery: Annotated[Delivery | None, typer.Option("--delivery")] = None,
+    direction: Annotated[Direction | None, typer.Option("--direction")] = None,
+    setting: Annotated[Setting | None, typer.Option("--setting")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List evidence items matching all the given filters."""
+    store = Store.open(db)
+    items = store.query_evidence(
+        EvidenceFilter(
+            msc_source=msc_source.value if msc_source else None,
+            cancer=cancer,
+            delivery=delivery.value if delivery else None,
+            direction=direction.value if direction else None,
+            setting=setting.value if setting else None,
+        )
+    )
+    if as_json:
+        _print_json([e.model_dump(mode="json") for e in items])
+    else:
+        console.print(_evidence_table(items, f"{len(items)} evidence item(s)"))
+
+
+@app.command()
+def show(
+    record_id: Annotated[str, typer.Argument(help="Evidence id (ev-029-a), study id (ref29) or NCT id.")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One record with its provenance."""
+    store = Store.open(db)
+    record = store.get(record_id)
+    if record is None:
+        err_console.print(f"no record '{record_id}'")
+        raise typer.Exit(1)
+    data = record.model_dump(mode="json")
+    if as_json:
+        _print_json({**data, "revisions": store.revisions(record_id)})
+        return
+    table = Table(title=_record_title(record), show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    if isinstance(record, EvidenceItem):
+        data["dose"] = record.dose.describe() + (f"  [{record.dose.text}]" if record.dose.text else "")
+    for key, value in data.items():
+        if value in (None, [], {}):
+            continue
+        table.add_row(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1))
+    console.print(table)
+
+
+def _record_title(record: Study | EvidenceItem | ClinicalTrial) -> str:
+    if isinstance(record, EvidenceItem):
+        return f"Evidence {record.id}"
+    if isinstance(record, Study):
+        return f"Study {record.id}: {record.authors[0]} {record.year}"
+    return f"Trial {record.nct_id}"
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="json, csv or yaml.")] = "json",
+    out: Annotated[Path | None, typer.Option("--out", help="Output file (default: stdout).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Write the whole knowledge base; `mscatlas load` reads it back."""
+    if fmt not in ("json", "csv", "yaml"):
+        err_console.print(f"unknown format '{fmt}': use json, csv or yaml")
+        raise typer.Exit(2)
+    text = export_text(Store.open(db).dataset(), fmt)  # type: ignore[arg-type]
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        err_console.print(f"wrote {out}")
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("report"),
+    db: DbOption = None,
+) -> None:
+    """Build the offline HTML report (DIR/index.html) of the knowledge base."""
+    from mscatlas.report import build_report
+
+    path = build_report(Store.open(db).dataset(), out)
+    console.print(f"wrote {path}")
+
+
+@app.command("dose")
+def dose_cmd(
+    text: Annotated[str, typer.Argument(help="Dose wording, e.g. '1:6 (SC:CC)' or 'K562 and MSCs at 10:1'.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Parse dose wording into a structured dose (ratios MSC first)."""
+    try:
+        dose = parse_dose(text)
+    except DoseParseError as exc:
+        err_console.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if as_json:
+        _print_json(dose.model_dump(mode="json", exclude_defaults=True))
+    else:
+        console.print(dose.describe())
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        console.print(f"mscatlas {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """mscatlas: MSC therapy in cancer as validated, computable records."""
+
+
+def main() -> None:
+    app()

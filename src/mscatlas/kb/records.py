@@ -1,0 +1,315 @@
+"""Reading record files (YAML, JSON, CSV) and validating them with precise error locations.
+
+Every error names the file, the record (its position and id), the line where the format has
+lines, the field, and the problem. Validation never stops at the first bad record: a curator
+sees every problem of a file at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from mscatlas.kb.models import SCHEMA_VERSION, ClinicalTrial, Dataset, EvidenceItem, Study
+
+__all__ = [
+    "RawRecord",
+    "RecordError",
+    "RecordFileError",
+    "dataset_from_records",
+    "read_record_files",
+    "read_records",
+    "validate_paths",
+]
+
+RecordKind = Literal["study", "evidence", "trial"]
+MODELS: dict[RecordKind, type[BaseModel]] = {
+    "study": Study,
+    "evidence": EvidenceItem,
+    "trial": ClinicalTrial,
+}
+SECTION_KINDS: dict[str, RecordKind] = {"studies": "study", "evidence": "evidence", "trials": "trial"}
+# Columns of the CSV export whose cells hold JSON (lists and objects).
+CSV_KIND_COLUMN = "record_type"
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One record as read from a file, before validation."""
+
+    data: dict[str, Any]
+    file: str
+    index: int  # 1-based position in its file (or file section)
+    line: int | None
+    kind: RecordKind | None
+
+    @property
+    def label(self) -> str:
+        rid = self.data.get("id") or self.data.get("nct_id")
+        return f"record {self.index}" + (f" ({rid})" if rid else "")
+
+
+@dataclass(frozen=True)
+class RecordError:
+    file: str
+    record: str | None
+    line: int | None
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        parts = [where]
+        if self.record:
+            parts.append(self.record)
+        if self.field:
+            parts.append(f"field '{self.field}'")
+        return ": ".join(parts) + f": {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "record": self.record,
+            "line": self.line,
+            "field": self.field,
+            "message": self.message,
+        }
+
+
+class RecordFileError(Exception):
+    """A record file cannot be read or its records are invalid; carries every error found."""
+
+    def __init__(self, errors: Sequence[RecordError]) -> None:
+        self.errors = list(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _guess_kind(data: dict[str, Any]) -> RecordKind | None:
+    if "nct_id" in data:
+        return "trial"
+    if "endpoint" in data or "direction" in data or "delivery" in data:
+        return "evidence"
+    if "ref" in data and "title" in data:
+        return "study"
+    return None
+
+
+def _yaml_records(text: str, file: str) -> list[RawRecord]:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise RecordFileError([RecordError(file, None, line, None, f"invalid YAML: {exc}")]) from exc
+    if data is None:
+        return []
+    return _records_from_tree(data, root, file)
+
+
+def _records_from_tree(data: Any, node: Any, file: str) -> list[RawRecord]:
+    """Records from a parsed document; ``node`` is its YAML node (for lines) or None."""
+
+    def line_of(n: Any) -> int | None:
+        return n.start_mark.line + 1 if n is not None else None
+
+    def items(seq: Any, seq_node: Any, kind: RecordKind | None) -> list[RawRecord]:
+        if not isinstance(seq, list):
+            raise RecordFileError(
+                [RecordError(file, None, line_of(seq_node), None, "expected a list of records")]
+            )
+        out = []
+        child_nodes = seq_node.value if seq_node is not None else [None] * len(seq)
+        for i, (rec, rec_node) in enumerate(zip(seq, child_nodes, strict=True), start=1):
+            if not isinstance(rec, dict):
+                raise RecordFileError(
+                    [RecordError(file, f"record {i}", line_of(rec_node), None, "a record must be a mapping")]
+                )
+            out.append(RawRecord(rec, file, i, line_of(rec_node), kind or _guess_kind(rec)))
+        return out
+
+    if isinstance(data, list):
+        return items(data, node, None)
+    if isinstance(data, dict):
+        unknown = set(data) - {"schema_version", *SECTION_KINDS}
+        if unknown:
+            raise RecordFileError(
+                [RecordError(file, None, line_of(node), None, f"unknown top-level keys: {sorted(unknown)}")]
+            )
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            from mscatlas.kb.schema import upgrade  # local: upgrade readers are rarely needed
+
+            data = upgrade(data, file)
+            node = None
+        out: list[RawRecord] = []
+        node_map = {k.value: v for k, v in node.value} if node is not None else {}
+        for section, kind in SECTION_KINDS.items():
+            if section in data:
+                out.extend(items(data[section], node_map.get(section), kind))
+        return out
+    raise RecordFileError([RecordError(file, None, 1, None, "expected a list of records or a dataset object")])
+
+
+def _json_records(text: str, file: str) -> list[RawRecord]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordFileError([RecordError(file, None, exc.lineno, None, f"invalid JSON: {exc.msg}")]) from exc
+    # YAML is a superset of JSON: composing the text again gives line numbers for free.
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        node = None
+    return _records_from_tree(data, node, file)
+
+
+def _csv_records(text: str, file: str) -> list[RawRecord]:
+    reader = csv.DictReader(io.StringIO(text))
+    out: list[RawRecord] = []
+    for i, row in enumerate(reader, start=1):
+        line = reader.line_num
+        data: dict[str, Any] = {}
+        kind_cell = row.pop(CSV_KIND_COLUMN, None)
+        for key, cell in row.items():
+            if key is None:
+                raise RecordFileError([RecordError(file, f"record {i}", line, None, "more cells than columns")])
+            if cell is None or cell == "":
+                continue
+            data[key] = _csv_cell(cell, file, i, line, key)
+        kind: RecordKind | None = (
+            kind_cell if kind_cell in ("study", "evidence", "trial") else _guess_kind(data)  # type: ignore[assignment]
+        )
+        out.append(RawRecord(data, file, i, line, kind))
+    return out
+
+
+def _csv_cell(cell: str, file: str, index: int, line: int, key: str) -> Any:
+    stripped = cell.strip()
+    if stripped[:1] in '[{"' or stripped in ("true", "false", "null"):
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise RecordFileError(
+                [RecordError(file, f"record {index}", line, key, f"cell is not valid JSON: {exc.msg}")]
+            ) from exc
+    return cell
+
+
+def read_records(path: str | Path) -> list[RawRecord]:
+    """Read the records of one file; raises RecordFileError for unreadable files."""
+    path = Path(path)
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RecordFileError([RecordError(file, None, None, None, f"cannot read file: {exc}")]) from exc
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return _yaml_records(text, file)
+    if suffix == ".json":
+        return _json_records(text, file)
+    if suffix == ".csv":
+        return _csv_records(text, file)
+    raise RecordFileError([RecordError(file, None, None, None, "unsupported format (use .yaml, .json or .csv)")])
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _field_name(loc: Sequence[int | str]) -> str | None:
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p.startswith(("function-", "model-")))]
+    return ".".join(parts) or None
+
+
+def validate_record(raw: RawRecord) -> tuple[BaseModel | None, list[RecordError]]:
+    if raw.kind is None:
+        return None, [
+            RecordError(raw.file, raw.label, raw.line, None, "cannot tell whether this is a study, evidence item or trial")
+        ]
+    try:
+        return MODELS[raw.kind].model_validate(raw.data), []
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors(include_url=False):
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field"
+            errors.append(RecordError(raw.file, raw.label, raw.line, _field_name(err["loc"]), msg))
+        return None, errors
+
+
+def read_record_files(paths: Iterable[str | Path]) -> tuple[list[RawRecord], list[RecordError]]:
+    records: list[RawRecord] = []
+    errors: list[RecordError] = []
+    for path in paths:
+        try:
+            records.extend(read_records(path))
+        except RecordFileError as exc:
+            errors.extend(exc.errors)
+    return records, errors
+
+
+def dataset_from_records(
+    records: Sequence[RawRecord], known_study_ids: Iterable[str] = ()
+) -> tuple[Dataset | None, list[RecordError]]:
+    """Validate records into a Dataset; cross-record checks (duplicates, study links) included.
+
+    ``known_study_ids`` are studies already available (in the store or the shipped data), so an
+    evidence file can be checked on its own.
+    """
+    errors: list[RecordError] = []
+    by_kind: dict[RecordKind, list[tuple[RawRecord, BaseModel]]] = {"study": [], "evidence": [], "trial": []}
+    for raw in records:
+        model, errs = validate_record(raw)
+        errors.extend(errs)
+        if model is not None and raw.kind is not None:
+            by_kind[raw.kind].append((raw, model))
+
+    seen: dict[tuple[str, str], RawRecord] = {}
+    for kind, pairs in by_kind.items():
+        for raw, model in pairs:
+            rid = getattr(model, "nct_id", None) or model.id  # type: ignore[attr-defined]
+            first = seen.get((kind, rid))
+            if first is not None:
+                errors.append(
+                    RecordError(raw.file, raw.label, raw.line, "id",
+                                f"duplicate {kind} id '{rid}' (first at {first.file}:{first.line})")
+                )
+            seen[(kind, rid)] = raw
+
+    study_ids = {m.id for _, m in by_kind["study"]} | set(known_study_ids)  # type: ignore[attr-defined]
+    for raw, model in by_kind["evidence"]:
+        if model.study not in study_ids:  # type: ignore[attr-defined]
+            errors.append(
+                RecordError(raw.file, raw.label, raw.line, "study", f"unknown study '{model.study}'")  # type: ignore[attr-defined]
+            )
+    if errors:
+        return None, errors
+    dataset = Dataset(
+        studies=[m for _, m in by_kind["study"]],  # type: ignore[misc]
+        evidence=[m for _, m in by_kind["evidence"]],  # type: ignore[misc]
+        trials=[m for _, m in by_kind["trial"]],  # type: ignore[misc]
+    )
+    return dataset, []
+
+
+def validate_paths(
+    paths: Iterable[str | Path], known_study_ids: Iterable[str] = ()
+) -> tuple[Dataset | None, list[RecordError]]:
+    """Read and validate files together; returns the Dataset or every error found."""
+    records, errors = read_record_files(paths)
+    if errors:
+        return None, errors
+    return dataset_from_records(records, known_study_ids)
