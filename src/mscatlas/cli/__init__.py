@@ -32,7 +32,9 @@ err_console = Console(stderr=True)
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL (default: MSCATLAS_DATABASE_URL or a SQLite file in the user data dir)."),
+    typer.Option(
+        "--db", help="Database URL (default: MSCATLAS_DATABASE_URL or a SQLite file in the user data dir)."
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
@@ -68,11 +70,17 @@ def validate(
         _report_errors(errors, as_json)
         raise typer.Exit(1)
     assert dataset is not None
-    counts = {"studies": len(dataset.studies), "evidence": len(dataset.evidence), "trials": len(dataset.trials)}
+    counts = {
+        "studies": len(dataset.studies),
+        "evidence": len(dataset.evidence),
+        "trials": len(dataset.trials),
+    }
     if as_json:
         _print_json({"valid": True, **counts})
     else:
-        console.print(f"valid: {counts['studies']} studies, {counts['evidence']} evidence items, {counts['trials']} trials")
+        console.print(
+            f"valid: {counts['studies']} studies, {counts['evidence']} evidence items, {counts['trials']} trials"
+        )
 
 
 @app.command()
@@ -103,12 +111,29 @@ def load(
 
 def _evidence_table(items: list[EvidenceItem], title: str) -> Table:
     table = Table(title=title, show_lines=False)
-    for col in ("id", "ref", "MSC source", "cancer type", "delivery", "setting", "endpoint", "direction", "dose"):
+    for col in (
+        "id",
+        "ref",
+        "MSC source",
+        "cancer type",
+        "delivery",
+        "setting",
+        "endpoint",
+        "direction",
+        "dose",
+    ):
         table.add_column(col, overflow="fold")
     for e in items:
         table.add_row(
-            e.id, ",".join(map(str, e.refs)), ", ".join(s.value for s in e.msc_source), e.cancer_type,
-            e.delivery.value, e.setting.value, e.endpoint.value, e.direction.value, e.dose.describe(),
+            e.id,
+            ",".join(map(str, e.refs)),
+            ", ".join(s.value for s in e.msc_source),
+            e.cancer_type,
+            e.delivery.value,
+            e.setting.value,
+            e.endpoint.value,
+            e.direction.value,
+            e.dose.describe(),
         )
     return table
 
@@ -116,7 +141,9 @@ def _evidence_table(items: list[EvidenceItem], title: str) -> Table:
 @app.command()
 def query(
     msc_source: Annotated[MscSource | None, typer.Option("--msc-source", help="MSC tissue source.")] = None,
-    cancer: Annotated[str | None, typer.Option("--cancer", help="Cancer type (substring), class or cell line.")] = None,
+    cancer: Annotated[
+        str | None, typer.Option("--cancer", help="Cancer type (substring), class or cell line.")
+    ] = None,
     delivery: Annotated[Delivery | None, typer.Option("--delivery")] = None,
     direction: Annotated[Direction | None, typer.Option("--direction")] = None,
     setting: Annotated[Setting | None, typer.Option("--setting")] = None,
@@ -164,7 +191,9 @@ def show(
     for key, value in data.items():
         if value in (None, [], {}):
             continue
-        table.add_row(key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1))
+        table.add_row(
+            key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1)
+        )
     console.print(table)
 
 

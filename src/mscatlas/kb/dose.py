@@ -94,9 +94,7 @@ class Dose(_Strict):
     ratios: list[CellRatio] = Field(default_factory=list)
     cm_percent: list[Annotated[float, Field(ge=0, le=100)]] = Field(default_factory=list)
     cm_dilutions: list[CMDilution] = Field(default_factory=list)
-    conditioning_cells: Positive | None = Field(
-        default=None, description="MSCs used to condition the medium"
-    )
+    conditioning_cells: Positive | None = Field(default=None, description="MSCs used to condition the medium")
     cells_per_injection: list[Positive] = Field(default_factory=list)
     cells_per_kg: list[Positive] = Field(default_factory=list)
     msc_cells_per_well: list[Positive] = Field(default_factory=list)

@@ -52,9 +52,7 @@ def _csv(data: dict[str, Any]) -> str:
                     row[key] = ""
                 elif isinstance(value, (list, dict, bool)):
                     row[key] = json.dumps(value, ensure_ascii=False)
-                elif isinstance(value, str) and (
-                    value[:1] in '[{"' or value in ("true", "false", "null")
-                ):
+                elif isinstance(value, str) and (value[:1] in '[{"' or value in ("true", "false", "null")):
                     row[key] = json.dumps(value, ensure_ascii=False)  # keep it a string on reading
                 else:
                     row[key] = str(value)

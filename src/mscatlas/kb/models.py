@@ -267,9 +267,9 @@ class ClinicalTrial(_Strict):
     nct_id: Annotated[str, StringConstraints(pattern=r"^NCT\d{8}$")]
     title: Text = Field(description="treatment as the review's Table 2 names it")
     treatment: Text
-    product: Annotated[
-        str, StringConstraints(pattern=r"^(cells|extracellular_vesicles|cells_with_hsc)$")
-    ] = "cells"
+    product: Annotated[str, StringConstraints(pattern=r"^(cells|extracellular_vesicles|cells_with_hsc)$")] = (
+        "cells"
+    )
     msc_source: list[MscSource] = Field(min_length=1)
     engineered: bool
     engineering: list[EngineeringKind] = Field(default_factory=list)

@@ -159,14 +159,18 @@ def _records_from_tree(data: Any, node: Any, file: str) -> list[RawRecord]:
             if section in data:
                 out.extend(items(data[section], node_map.get(section), kind))
         return out
-    raise RecordFileError([RecordError(file, None, 1, None, "expected a list of records or a dataset object")])
+    raise RecordFileError(
+        [RecordError(file, None, 1, None, "expected a list of records or a dataset object")]
+    )
 
 
 def _json_records(text: str, file: str) -> list[RawRecord]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RecordFileError([RecordError(file, None, exc.lineno, None, f"invalid JSON: {exc.msg}")]) from exc
+        raise RecordFileError(
+            [RecordError(file, None, exc.lineno, None, f"invalid JSON: {exc.msg}")]
+        ) from exc
     # YAML is a superset of JSON: composing the text again gives line numbers for free.
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -184,7 +188,9 @@ def _csv_records(text: str, file: str) -> list[RawRecord]:
         kind_cell = row.pop(CSV_KIND_COLUMN, None)
         for key, cell in row.items():
             if key is None:
-                raise RecordFileError([RecordError(file, f"record {i}", line, None, "more cells than columns")])
+                raise RecordFileError(
+                    [RecordError(file, f"record {i}", line, None, "more cells than columns")]
+                )
             if cell is None or cell == "":
                 continue
             data[key] = _csv_cell(cell, file, i, line, key)
@@ -222,7 +228,9 @@ def read_records(path: str | Path) -> list[RawRecord]:
         return _json_records(text, file)
     if suffix == ".csv":
         return _csv_records(text, file)
-    raise RecordFileError([RecordError(file, None, None, None, "unsupported format (use .yaml, .json or .csv)")])
+    raise RecordFileError(
+        [RecordError(file, None, None, None, "unsupported format (use .yaml, .json or .csv)")]
+    )
 
 
 # ---------------------------------------------------------------- validation
@@ -236,7 +244,13 @@ def _field_name(loc: Sequence[int | str]) -> str | None:
 def validate_record(raw: RawRecord) -> tuple[BaseModel | None, list[RecordError]]:
     if raw.kind is None:
         return None, [
-            RecordError(raw.file, raw.label, raw.line, None, "cannot tell whether this is a study, evidence item or trial")
+            RecordError(
+                raw.file,
+                raw.label,
+                raw.line,
+                None,
+                "cannot tell whether this is a study, evidence item or trial",
+            )
         ]
     try:
         return MODELS[raw.kind].model_validate(raw.data), []
@@ -284,8 +298,13 @@ def dataset_from_records(
             first = seen.get((kind, rid))
             if first is not None:
                 errors.append(
-                    RecordError(raw.file, raw.label, raw.line, "id",
-                                f"duplicate {kind} id '{rid}' (first at {first.file}:{first.line})")
+                    RecordError(
+                        raw.file,
+                        raw.label,
+                        raw.line,
+                        "id",
+                        f"duplicate {kind} id '{rid}' (first at {first.file}:{first.line})",
+                    )
                 )
             seen[(kind, rid)] = raw
 

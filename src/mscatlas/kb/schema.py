@@ -23,12 +23,21 @@ def upgrade(data: dict[str, Any], file: str) -> dict[str, Any]:
     from mscatlas.kb.records import RecordError, RecordFileError
 
     version = data.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION or (
-        version < SCHEMA_VERSION and version not in UPGRADERS
+    if (
+        not isinstance(version, int)
+        or version > SCHEMA_VERSION
+        or (version < SCHEMA_VERSION and version not in UPGRADERS)
     ):
         raise RecordFileError(
-            [RecordError(file, None, None, "schema_version",
-                         f"unsupported schema_version {version!r} (this mscatlas reads 1..{SCHEMA_VERSION})")]
+            [
+                RecordError(
+                    file,
+                    None,
+                    None,
+                    "schema_version",
+                    f"unsupported schema_version {version!r} (this mscatlas reads 1..{SCHEMA_VERSION})",
+                )
+            ]
         )
     while version < SCHEMA_VERSION:
         data = UPGRADERS[version](data)

@@ -77,9 +77,7 @@ class EvidenceRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
-    sources: Mapped[list[EvidenceSourceRow]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin"
-    )
+    sources: Mapped[list[EvidenceSourceRow]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
 
 class EvidenceSourceRow(Base):
@@ -196,8 +194,12 @@ class Store:
         digest = shipped_hash()
         if self.get_meta("seed_hash") == digest:
             return None
-        return self.load(shipped_dataset(), changed_by="mscatlas-seed",
-                         reason="shipped dataset", meta={"seed_hash": digest})
+        return self.load(
+            shipped_dataset(),
+            changed_by="mscatlas-seed",
+            reason="shipped dataset",
+            meta={"seed_hash": digest},
+        )
 
     # ------------------------------------------------------------ writing
 
@@ -218,14 +220,20 @@ class Store:
             if missing:
                 raise ValueError(f"evidence refers to studies not in the store: {sorted(missing)}")
             for study in dataset.studies:
-                outcome = self._upsert(session, StudyRow, study.id, _study_columns(study), now, changed_by, reason)
+                outcome = self._upsert(
+                    session, StudyRow, study.id, _study_columns(study), now, changed_by, reason
+                )
                 added, updated, unchanged = _tally(outcome, added, updated, unchanged)
             session.flush()
             for item in dataset.evidence:
-                outcome = self._upsert(session, EvidenceRow, item.id, _evidence_columns(item), now, changed_by, reason)
+                outcome = self._upsert(
+                    session, EvidenceRow, item.id, _evidence_columns(item), now, changed_by, reason
+                )
                 added, updated, unchanged = _tally(outcome, added, updated, unchanged)
             for trial in dataset.trials:
-                outcome = self._upsert(session, TrialRow, trial.nct_id, _trial_columns(trial), now, changed_by, reason)
+                outcome = self._upsert(
+                    session, TrialRow, trial.nct_id, _trial_columns(trial), now, changed_by, reason
+                )
                 added, updated, unchanged = _tally(outcome, added, updated, unchanged)
             for key, value in {"schema_version": str(SCHEMA_VERSION), **(meta or {})}.items():
                 session.merge(MetaRow(key=key, value=value))
@@ -245,8 +253,17 @@ class Store:
         row = session.get(row_type, record_id)
         if row is None:
             session.add(row_type(**columns))
-            session.add(RevisionRow(record_kind=kind, record_id=record_id, version=1, data=columns["data"],
-                                    changed_at=now, changed_by=changed_by, reason=f"created: {reason}"))
+            session.add(
+                RevisionRow(
+                    record_kind=kind,
+                    record_id=record_id,
+                    version=1,
+                    data=columns["data"],
+                    changed_at=now,
+                    changed_by=changed_by,
+                    reason=f"created: {reason}",
+                )
+            )
             return "added"
         if row.content_hash == columns["content_hash"]:
             return "unchanged"
@@ -259,9 +276,17 @@ class Store:
             else:
                 setattr(row, key, value)
         row.version += 1
-        session.add(RevisionRow(record_kind=kind, record_id=record_id, version=row.version,
-                                data=columns["data"], changed_at=now, changed_by=changed_by,
-                                reason=f"updated: {reason}"))
+        session.add(
+            RevisionRow(
+                record_kind=kind,
+                record_id=record_id,
+                version=row.version,
+                data=columns["data"],
+                changed_at=now,
+                changed_by=changed_by,
+                reason=f"updated: {reason}",
+            )
+        )
         return "updated"
 
     # ------------------------------------------------------------ reading
@@ -269,12 +294,17 @@ class Store:
     def dataset(self, *, only_accepted: bool = False) -> Dataset:
         """Every record in the store as a validated Dataset (ordered by id)."""
         with self._session() as session:
-            studies = [Study.model_validate(r.data) for r in session.scalars(select(StudyRow).order_by(StudyRow.ref))]
+            studies = [
+                Study.model_validate(r.data) for r in session.scalars(select(StudyRow).order_by(StudyRow.ref))
+            ]
             query = select(EvidenceRow).order_by(EvidenceRow.id)
             if only_accepted:
                 query = query.where(EvidenceRow.curation_status == "accepted")
             evidence = [EvidenceItem.model_validate(r.data) for r in session.scalars(query)]
-            trials = [ClinicalTrial.model_validate(r.data) for r in session.scalars(select(TrialRow).order_by(TrialRow.nct_id))]
+            trials = [
+                ClinicalTrial.model_validate(r.data)
+                for r in session.scalars(select(TrialRow).order_by(TrialRow.nct_id))
+            ]
         return Dataset(studies=studies, evidence=evidence, trials=trials)
 
     def counts(self) -> dict[str, int]:
@@ -308,7 +338,8 @@ class Store:
         if flt.cancer:
             needle = flt.cancer.casefold()
             items = [
-                e for e in items
+                e
+                for e in items
                 if needle in e.cancer_type.casefold()
                 or needle == e.cancer_class.value
                 or any(needle == line.casefold() for line in e.cell_lines)
@@ -332,8 +363,12 @@ class Store:
                 select(RevisionRow).where(RevisionRow.record_id == record_id).order_by(RevisionRow.id)
             )
             return [
-                {"version": r.version, "changed_at": r.changed_at.isoformat(), "changed_by": r.changed_by,
-                 "reason": r.reason}
+                {
+                    "version": r.version,
+                    "changed_at": r.changed_at.isoformat(),
+                    "changed_by": r.changed_by,
+                    "reason": r.reason,
+                }
                 for r in rows
             ]
 
@@ -347,7 +382,9 @@ def _tally(outcome: str, added: int, updated: int, unchanged: int) -> tuple[int,
 
 
 def _record_json(model: Study | EvidenceItem | ClinicalTrial) -> dict[str, Any]:
-    return model.model_dump(mode="json", exclude_none=True, exclude={"engineered"} if isinstance(model, EvidenceItem) else None)
+    return model.model_dump(
+        mode="json", exclude_none=True, exclude={"engineered"} if isinstance(model, EvidenceItem) else None
+    )
 
 
 def _study_columns(study: Study) -> dict[str, Any]:
@@ -370,7 +407,9 @@ def _evidence_columns(item: EvidenceItem) -> dict[str, Any]:
         "curation_status": item.curation_status.value,
         "data": data,
         "content_hash": _hash(data),
-        "sources": [EvidenceSourceRow(evidence_id=item.id, source=s.value) for s in dict.fromkeys(item.msc_source)],
+        "sources": [
+            EvidenceSourceRow(evidence_id=item.id, source=s.value) for s in dict.fromkeys(item.msc_source)
+        ],
     }
 
 

@@ -1,0 +1,78 @@
+"""Build the self-contained HTML report: one file, figures inline as SVG, no external URLs."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from mscatlas import __version__
+from mscatlas.kb.models import Dataset, EvidenceItem
+from mscatlas.report.figures import bar_chart_svg, evidence_map_svg
+
+__all__ = ["build_report", "report_context"]
+
+
+def _source_label(item: EvidenceItem) -> str:
+    return " + ".join(s.value.replace("_", " ") for s in item.msc_source)
+
+
+def report_context(dataset: Dataset) -> dict[str, Any]:
+    """Everything the template shows, computed from the dataset alone."""
+    items = dataset.evidence
+    by_source: dict[str, list[EvidenceItem]] = defaultdict(list)
+    for item in sorted(items, key=lambda e: (e.refs[0], e.id)):
+        by_source[_source_label(item)].append(item)
+    source_counts: Counter[str] = Counter()
+    for item in items:
+        for source in dict.fromkeys(s.value for s in item.msc_source):
+            source_counts[source] += 1
+    counts = {
+        "MSC source": source_counts,
+        "cancer class": Counter(e.cancer_class.value for e in items),
+        "delivery": Counter(e.delivery.value for e in items),
+        "direction": Counter(e.direction.value for e in items),
+    }
+    return {
+        "version": __version__,
+        "summary": {
+            "studies": len(dataset.studies),
+            "studies_with_evidence": len({e.study for e in items}),
+            "evidence": len(items),
+            "trials": len(dataset.trials),
+            "flagged_evidence": sum(1 for e in items if e.flags),
+            "flagged_studies": sum(1 for s in dataset.studies if s.flags),
+            "flagged_trials": sum(1 for t in dataset.trials if t.flags),
+            "primary_checked": sum(1 for e in items if e.provenance.primary_source_checked),
+        },
+        "counts": {name: sorted(c.items(), key=lambda kv: (-kv[1], kv[0])) for name, c in counts.items()},
+        "count_figures": {
+            name: bar_chart_svg(c, f"Evidence items by {name}") for name, c in counts.items() if c
+        },
+        "evidence_map": evidence_map_svg(items) if items else "",
+        "table1": sorted(by_source.items(), key=lambda kv: (-len(kv[1]), kv[0])),
+        "trials": dataset.trials,
+        "flagged": [e for e in items if e.flags],
+        "flagged_studies": [s for s in dataset.studies if s.flags],
+        "studies": {s.id: s for s in dataset.studies},
+    }
+
+
+def build_report(dataset: Dataset, out_dir: str | Path) -> Path:
+    """Write out_dir/index.html and return its path."""
+    env = Environment(
+        loader=PackageLoader("mscatlas.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    html = env.get_template("report.html.j2").render(**report_context(dataset))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "index.html"
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)  # never leave a half-written report behind
+    return path

@@ -1,0 +1,83 @@
+"""Report figures as inline SVG strings (matplotlib, deterministic, no external references)."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from mscatlas.kb.models import EvidenceItem
+
+__all__ = ["bar_chart_svg", "evidence_map_svg", "svg_inline"]
+
+_RC = {
+    "svg.fonttype": "none",  # keep text as text: searchable, small
+    "svg.hashsalt": "mscatlas",  # stable element ids between runs
+    "font.size": 9,
+    "font.family": "sans-serif",
+}
+DIRECTION_COLOURS = {"inhibits": "#2166ac", "promotes": "#b2182b", "no_effect": "#999999", "mixed": "#7b3294"}
+
+
+def svg_inline(fig: matplotlib.figure.Figure) -> str:
+    """Serialise a figure to an SVG element fit for inlining in HTML5 (no URLs, no metadata)."""
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    svg = buffer.getvalue()
+    svg = svg[svg.index("<svg") :]
+    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)
+    svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
+    svg = svg.replace("xlink:href", "href")
+    return svg
+
+
+def bar_chart_svg(counts: Counter[str], title: str) -> str:
+    labels = [k for k, _ in counts.most_common()]
+    values = [counts[k] for k in labels]
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(5, 0.28 * len(labels) + 0.8))
+        ax.barh(labels[::-1], values[::-1], color="#4c72b0")
+        for y, v in enumerate(values[::-1]):
+            ax.text(v + 0.1, y, str(v), va="center")
+        ax.set_title(title)
+        ax.set_xlabel("evidence items")
+        ax.spines[["top", "right"]].set_visible(False)
+        return svg_inline(fig)
+
+
+def evidence_map_svg(items: Sequence[EvidenceItem]) -> str:
+    """MSC source x cancer type; colour = (inhibits - promotes) / items; cells show i/p/n counts."""
+    cells: dict[tuple[str, str], Counter[str]] = {}
+    for item in items:
+        for source in dict.fromkeys(s.value for s in item.msc_source):
+            cells.setdefault((source, item.cancer_type), Counter())[item.direction.value] += 1
+    sources = sorted(
+        {s for s, _ in cells}, key=lambda s: -sum(sum(c.values()) for (x, _), c in cells.items() if x == s)
+    )
+    cancers = sorted(
+        {c for _, c in cells}, key=lambda c: -sum(sum(v.values()) for (_, x), v in cells.items() if x == c)
+    )
+    grid = np.full((len(sources), len(cancers)), np.nan)
+    for (s, c), counter in cells.items():
+        total = sum(counter.values())
+        grid[sources.index(s), cancers.index(c)] = (counter["inhibits"] - counter["promotes"]) / total
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(0.55 * len(cancers) + 2.5, 0.42 * len(sources) + 2.2))
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+        for (s, c), counter in cells.items():
+            label = f"{counter['inhibits']}/{counter['promotes']}/{counter['no_effect'] + counter['mixed']}"
+            ax.text(cancers.index(c), sources.index(s), label, ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(cancers)), [c for c in cancers], rotation=60, ha="right")
+        ax.set_yticks(range(len(sources)), [s.replace("_", " ") for s in sources])
+        ax.set_title("Evidence map: items inhibiting / promoting / no effect or mixed")
+        bar = fig.colorbar(image, ax=ax, shrink=0.8)
+        bar.set_label("(inhibits − promotes) / items")
+        return svg_inline(fig)
