@@ -308,7 +308,9 @@ def dataset_from_records(
                 )
             seen[(kind, rid)] = raw
 
-    study_ids = {m.id for _, m in by_kind["study"]} | set(known_study_ids)  # type: ignore[attr-defined]
+    # An invalid study record still names its id: counting it avoids a cascade of "unknown
+    # study" errors that would hide the real one.
+    study_ids = {str(r.data.get("id")) for r in records if r.kind == "study"} | set(known_study_ids)
     for raw, model in by_kind["evidence"]:
         if model.study not in study_ids:  # type: ignore[attr-defined]
             errors.append(

@@ -1,0 +1,98 @@
+"""The CLI commands people use, and the offline report."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from mscatlas.cli import app
+
+runner = CliRunner()
+
+
+def _db(tmp_path: Path, mini_path: Path) -> str:
+    db = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    from mscatlas.kb.records import validate_paths
+    from mscatlas.kb.store import Store
+
+    dataset, _ = validate_paths([mini_path])
+    Store.open(db, seed=False).load(dataset)
+    return db
+
+
+def test_query_json_and_filters(tmp_path: Path, mini_path: Path) -> None:
+    db = _db(tmp_path, mini_path)
+    result = runner.invoke(app, ["query", "--db", db, "--direction", "promotes", "--json"])
+    assert result.exit_code == 0, result.output
+    (item,) = json.loads(result.stdout)
+    assert item["id"] == "ev-047-a"
+    assert item["dose"]["cells_per_injection"] == [5e6]
+    bad = runner.invoke(app, ["query", "--db", db, "--direction", "sideways"])
+    assert bad.exit_code == 2  # an unknown choice is refused by the parser
+
+
+def test_show_includes_provenance_and_revisions(tmp_path: Path, mini_path: Path) -> None:
+    db = _db(tmp_path, mini_path)
+    result = runner.invoke(app, ["show", "ev-029-a", "--db", db, "--json"])
+    data = json.loads(result.stdout)
+    assert data["provenance"]["review_location"] == "Table 1, row 1"
+    assert data["revisions"][0]["version"] == 1
+    table = runner.invoke(app, ["show", "ev-029-a", "--db", db])
+    assert "provenance" in table.stdout
+    assert runner.invoke(app, ["show", "ev-999-x", "--db", db]).exit_code == 1
+
+
+def test_export_contract_keys(tmp_path: Path, mini_path: Path) -> None:
+    db = _db(tmp_path, mini_path)
+    data = json.loads(runner.invoke(app, ["export", "--db", db, "--format", "json"]).stdout)
+    assert set(data) >= {"schema_version", "studies", "evidence", "trials"}
+    item = data["evidence"][0]
+    for key in (
+        "id",
+        "study",
+        "refs",
+        "msc_species",
+        "msc_source",
+        "delivery",
+        "setting",
+        "cancer_type",
+        "cancer_class",
+        "cell_lines",
+        "endpoint",
+        "direction",
+        "dose",
+        "mechanisms",
+        "provenance",
+        "flags",
+        "notes",
+    ):
+        assert key in item, key
+    trial = data["trials"][0]
+    for key in ("nct_id", "phases", "purpose", "engineered", "msc_source", "cancer_type"):
+        assert key in trial, key
+
+
+def test_dose_command() -> None:
+    result = runner.invoke(app, ["dose", "K562 and MSCs at 10:1", "--json"])
+    assert json.loads(result.stdout)["ratios"] == [{"msc": 1.0, "cancer": 10.0}]
+    assert runner.invoke(app, ["dose", "2:3"]).exit_code == 1
+
+
+def test_report_is_self_contained_and_escaped(tmp_path: Path, mini_path: Path) -> None:
+    db = _db(tmp_path, mini_path)
+    out = tmp_path / "rep"
+    result = runner.invoke(app, ["report", "--db", db, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = (out / "index.html").read_text(encoding="utf-8")
+    assert not re.search(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", html), "external reference"
+    assert "http://" not in html and "https://" not in html
+    assert "<script" not in html  # the fixture's flag note holds a script tag: it shows as text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert html.count("<svg") >= 2  # evidence map and count charts, inline
+    assert "Evidence map" in html
+    assert "Table 1 (regenerated)" in html and "Table 2 (regenerated)" in html
+    assert "NCT02530047" in html
+    assert "ev-047-a" in html

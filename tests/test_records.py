@@ -1,0 +1,151 @@
+"""Bad record files: every error names file, line, record and field; nothing is half-loaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mscatlas.cli import app
+from mscatlas.kb.records import validate_paths
+from mscatlas.kb.store import Store
+
+runner = CliRunner()
+
+
+def _mini(mini_path: Path) -> dict:
+    return yaml.safe_load(mini_path.read_text(encoding="utf-8"))
+
+
+def _write_yaml(path: Path, data: object) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_yaml_error_names_file_line_record_and_field(tmp_path: Path, mini_path: Path) -> None:
+    data = _mini(mini_path)
+    data["evidence"][1]["direction"] = "helps"
+    data["evidence"][2]["cancer_type"] = "esophagal squamous cell carcinoma"
+    bad = _write_yaml(tmp_path / "bad.yaml", data)
+    _, errors = validate_paths([bad])
+    assert len(errors) == 2
+    first, second = errors
+    assert first.file == str(bad)
+    assert first.record == "record 2 (ev-029-b)"
+    assert first.field == "direction"
+    text = bad.read_text(encoding="utf-8").splitlines()
+    assert "ev-029-b" in text[first.line - 1]  # the line where the record starts
+    assert second.field == "cancer_type"
+    assert "did you mean 'esophageal squamous cell carcinoma'" in second.message
+
+
+def test_unknown_field_is_an_error(tmp_path: Path, mini_path: Path) -> None:
+    data = _mini(mini_path)
+    data["evidence"][0]["colour"] = "blue"
+    _, errors = validate_paths([_write_yaml(tmp_path / "x.yaml", data)])
+    assert [(e.field, e.message) for e in errors] == [("colour", "unknown field")]
+
+
+def test_nested_field_path(tmp_path: Path, mini_path: Path) -> None:
+    data = _mini(mini_path)
+    data["evidence"][0]["dose"] = "2:7"
+    data["evidence"][0]["mechanisms"][0]["change"] = "sideways"
+    _, errors = validate_paths([_write_yaml(tmp_path / "x.yaml", data)])
+    fields = {e.field for e in errors}
+    assert fields == {"dose", "mechanisms.0.change"}
+    assert any("cannot tell which side" in e.message for e in errors)
+
+
+def test_json_errors_have_lines(tmp_path: Path, mini_path: Path) -> None:
+    data = _mini(mini_path)
+    data["trials"][0]["phases"] = ["PHASE9"]
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    _, errors = validate_paths([path])
+    assert len(errors) == 1
+    assert errors[0].record == "record 1 (NCT02530047)"
+    assert errors[0].field == "phases.0"
+    assert '"nct_id": "NCT02530047"' in path.read_text().splitlines()[errors[0].line]
+
+
+def test_csv_errors_name_the_line(tmp_path: Path, mini_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 's.sqlite'}", seed=False)
+    dataset, _ = validate_paths([mini_path])
+    store.load(dataset)
+    from mscatlas.kb.export import export_text
+
+    lines = export_text(store.dataset(), "csv").splitlines()
+    lines[3] = lines[3].replace("inhibits", "maybe", 1)
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _, errors = validate_paths([path])
+    assert [(e.line, e.field) for e in errors] == [(4, "direction")]
+
+
+def test_duplicate_ids_and_unknown_study(tmp_path: Path, mini_path: Path) -> None:
+    data = _mini(mini_path)
+    data["evidence"][1]["id"] = "ev-029-a"
+    data["evidence"][2]["study"] = "ref99"
+    _, errors = validate_paths([_write_yaml(tmp_path / "x.yaml", data)])
+    messages = " | ".join(str(e) for e in errors)
+    assert "duplicate evidence id 'ev-029-a'" in messages
+    assert "unknown study 'ref99'" in messages or "study" in messages
+
+
+def test_invalid_yaml_syntax_reports_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("- id: a\n  refs: [1, 2\n", encoding="utf-8")
+    _, errors = validate_paths([path])
+    assert errors[0].file == str(path)
+    assert errors[0].line is not None
+    assert "invalid YAML" in errors[0].message
+
+
+def test_cli_validate_exit_codes(tmp_path: Path, mini_path: Path) -> None:
+    ok = runner.invoke(app, ["validate", str(mini_path), "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["evidence"] == 3
+    data = _mini(mini_path)
+    data["studies"][0]["year"] = "nineteen"
+    bad = runner.invoke(app, ["validate", str(_write_yaml(tmp_path / "b.yaml", data)), "--json"])
+    assert bad.exit_code == 1
+    (error,) = json.loads(bad.stdout)["errors"]
+    assert error["field"] == "year"
+    assert error["record"] == "record 1 (ref29)"
+    assert error["line"] is not None
+
+
+def test_bad_file_loads_nothing_and_store_is_unchanged(tmp_path: Path, mini_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    assert runner.invoke(app, ["load", str(mini_path), "--db", db]).exit_code == 0
+    before = runner.invoke(app, ["export", "--db", db]).stdout
+    data = _mini(mini_path)
+    data["evidence"][0]["notes"] = "changed, and would be loaded if the file were valid"
+    data["evidence"].append(dict(data["evidence"][1], id="ev-029-z", endpoint="nonsense"))
+    result = runner.invoke(app, ["load", str(_write_yaml(tmp_path / "bad.yaml", data)), "--db", db])
+    assert result.exit_code == 1
+    assert "nothing was loaded" in result.output
+    assert runner.invoke(app, ["export", "--db", db]).stdout == before
+
+
+def test_failure_inside_the_transaction_rolls_back(
+    tmp_path: Path, mini_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 's.sqlite'}", seed=False)
+    dataset, _ = validate_paths([mini_path])
+    import mscatlas.kb.store as store_module
+
+    real = store_module._trial_columns
+
+    def crash(trial):  # the last record type loaded: everything before it is in the session
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(store_module, "_trial_columns", crash)
+    with pytest.raises(RuntimeError):
+        store.load(dataset)
+    assert store.counts() == {"studies": 0, "evidence": 0, "trials": 0}
+    monkeypatch.setattr(store_module, "_trial_columns", real)
+    assert store.load(dataset).added == 6
