@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-from mscatlas.kb.store import Store
+from sqlalchemy import create_engine
+
+from mscatlas.kb.store import Base, Store
 
 DATA = Path(__file__).parent / "data"
 REVIEW = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "msc-cancer-review.txt"
@@ -21,8 +24,24 @@ def mini_path() -> Path:
     return DATA / "mini.yaml"
 
 
-@pytest.fixture
-def empty_store(tmp_path: Path) -> Store:
-    store = Store.open(f"sqlite:///{tmp_path / 'empty.sqlite'}", seed=False)
+POSTGRES_URL = os.environ.get("MSCATLAS_TEST_POSTGRES_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """An empty store on SQLite, and on PostgreSQL when MSCATLAS_TEST_POSTGRES_URL names a
+    server (CI sets it where it starts one; MSCATLAS_REQUIRE_POSTGRES=1 makes absence fail)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    elif POSTGRES_URL:
+        url = POSTGRES_URL
+        engine = create_engine(url)
+        Base.metadata.drop_all(engine)
+        engine.dispose()
+    elif os.environ.get("MSCATLAS_REQUIRE_POSTGRES") == "1":
+        pytest.fail("MSCATLAS_TEST_POSTGRES_URL is not set but PostgreSQL tests are required")
+    else:
+        pytest.skip("no PostgreSQL server (set MSCATLAS_TEST_POSTGRES_URL)")
+    store = Store.open(url, seed=False)
     yield store
     store.close()
