@@ -4,7 +4,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import create_engine
 
 from mscatlas.kb.store import Base, Store

@@ -78,9 +78,8 @@ def validate(
     if as_json:
         _print_json({"valid": True, **counts})
     else:
-        console.print(
-            f"valid: {counts['studies']} studies, {counts['evidence']} evidence items, {counts['trials']} trials"
-        )
+        n_studies, n_items, n_trials = counts.values()
+        console.print(f"valid: {n_studies} studies, {n_items} evidence items, {n_trials} trials")
 
 
 @app.command()

@@ -75,7 +75,7 @@ def evidence_map_svg(items: Sequence[EvidenceItem]) -> str:
         for (s, c), counter in cells.items():
             label = f"{counter['inhibits']}/{counter['promotes']}/{counter['no_effect'] + counter['mixed']}"
             ax.text(cancers.index(c), sources.index(s), label, ha="center", va="center", fontsize=7)
-        ax.set_xticks(range(len(cancers)), [c for c in cancers], rotation=60, ha="right")
+        ax.set_xticks(range(len(cancers)), list(cancers), rotation=60, ha="right")
         ax.set_yticks(range(len(sources)), [s.replace("_", " ") for s in sources])
         ax.set_title("Evidence map: items inhibiting / promoting / no effect or mixed")
         bar = fig.colorbar(image, ax=ax, shrink=0.8)
