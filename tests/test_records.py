@@ -149,3 +149,12 @@ def test_failure_inside_the_transaction_rolls_back(
     assert store.counts() == {"studies": 0, "evidence": 0, "trials": 0}
     monkeypatch.setattr(store_module, "_trial_columns", real)
     assert store.load(dataset).added == 6
+
+
+def test_a_file_with_one_record_object(tmp_path: Path, mini_path: Path) -> None:
+    data = _mini(mini_path)
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(data["studies"][0]), encoding="utf-8")
+    dataset, errors = validate_paths([path])
+    assert not errors
+    assert [s.id for s in dataset.studies] == ["ref29"]

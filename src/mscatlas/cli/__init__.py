@@ -16,7 +16,7 @@ from mscatlas.kb.dose import DoseParseError, parse_dose
 from mscatlas.kb.enums import Delivery, Direction, MscSource, Setting
 from mscatlas.kb.export import export_text
 from mscatlas.kb.models import ClinicalTrial, EvidenceItem, Study
-from mscatlas.kb.records import RecordError, validate_paths
+from mscatlas.kb.records import RecordError, RecordFileError, validate_paths
 from mscatlas.kb.store import EvidenceFilter, Store
 
 __all__ = ["app", "main"]
@@ -26,6 +26,7 @@ app = typer.Typer(
     help="Mesenchymal stem cell therapy in cancer, made computable.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
 console = Console()
 err_console = Console(stderr=True)
@@ -268,4 +269,11 @@ def _root(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except RecordFileError as exc:
+        # Only reachable when the shipped dataset itself is invalid (a broken install or edit).
+        err_console.print("[red]error[/red] the shipped dataset does not validate:")
+        for error in exc.errors:
+            err_console.print(f"  {error}", highlight=False, soft_wrap=True)
+        sys.exit(1)

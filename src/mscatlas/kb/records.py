@@ -141,6 +141,9 @@ def _records_from_tree(data: Any, node: Any, file: str) -> list[RawRecord]:
 
     if isinstance(data, list):
         return items(data, node, None)
+    if isinstance(data, dict) and not set(data) & {"schema_version", *SECTION_KINDS}:
+        # A file holding one record on its own.
+        return [RawRecord(data, file, 1, line_of(node), _guess_kind(data))]
     if isinstance(data, dict):
         unknown = set(data) - {"schema_version", *SECTION_KINDS}
         if unknown:
