@@ -158,3 +158,12 @@ def test_a_file_with_one_record_object(tmp_path: Path, mini_path: Path) -> None:
     dataset, errors = validate_paths([path])
     assert not errors
     assert [s.id for s in dataset.studies] == ["ref29"]
+
+
+def test_duplicate_yaml_key_is_an_error_not_a_silent_overwrite(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("- id: ev-029-a\n  study: ref29\n  notes: first\n  notes: second\n", encoding="utf-8")
+    _, errors = validate_paths([path])
+    assert len(errors) == 1
+    assert "duplicate key 'notes'" in errors[0].message
+    assert errors[0].line == 4

@@ -225,6 +225,24 @@ def export(
 
 
 @app.command()
+def summary(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Counts over the knowledge base: records, flags, checks, and items by category."""
+    from mscatlas.kb.summary import summarize
+
+    counts = summarize(Store.open(db).dataset())
+    if as_json:
+        _print_json(counts)
+        return
+    table = Table(title="mscatlas knowledge base", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("count", overflow="fold")
+    for key, value in counts.items():
+        shown = ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+        table.add_row(key.replace("_", " "), shown)
+    console.print(table)
+
+
+@app.command()
 def report(
     out: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("report"),
     db: DbOption = None,

@@ -29,6 +29,7 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -46,6 +47,7 @@ from mscatlas.kb.models import SCHEMA_VERSION, ClinicalTrial, Dataset, EvidenceI
 __all__ = ["DEFAULT_DB_ENV", "EvidenceFilter", "LoadResult", "Store", "default_database_url"]
 
 DEFAULT_DB_ENV = "MSCATLAS_DATABASE_URL"
+UNSEEDED = "unseeded"  # meta value of a store created empty on purpose
 
 
 class Base(DeclarativeBase):
@@ -161,14 +163,23 @@ class Store:
         self.engine: Engine = create_engine(url, echo=echo, future=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.created = not inspect(self.engine).has_table(MetaRow.__tablename__)
         Base.metadata.create_all(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
     def open(cls, url: str | None = None, *, seed: bool = True) -> Store:
-        """Open a store (default URL when None); an empty store is filled from the shipped data."""
+        """Open a store (default URL when None).
+
+        A store met for the first time is filled from the shipped dataset (unless ``seed`` is
+        false, which leaves it empty for good); a store seeded by an older release of the
+        shipped dataset is brought up to date, keeping the old versions as revisions.
+        """
         store = cls(url or default_database_url())
-        if seed:
+        if store.created and not seed:
+            with store.session() as session:
+                session.merge(MetaRow(key="seed_hash", value=UNSEEDED))
+        elif seed:
             store.seed_if_needed()
         return store
 
@@ -192,7 +203,7 @@ class Store:
         from mscatlas.kb.shipped import shipped_dataset, shipped_hash
 
         digest = shipped_hash()
-        if self.get_meta("seed_hash") == digest:
+        if self.get_meta("seed_hash") in (digest, UNSEEDED):
             return None
         return self.load(
             shipped_dataset(),

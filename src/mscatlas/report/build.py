@@ -10,6 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from mscatlas import __version__
 from mscatlas.kb.models import Dataset, EvidenceItem
+from mscatlas.kb.summary import summarize
 from mscatlas.report.figures import bar_chart_svg, evidence_map_svg
 
 __all__ = ["build_report", "report_context"]
@@ -37,16 +38,7 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
     }
     return {
         "version": __version__,
-        "summary": {
-            "studies": len(dataset.studies),
-            "studies_with_evidence": len({e.study for e in items}),
-            "evidence": len(items),
-            "trials": len(dataset.trials),
-            "flagged_evidence": sum(1 for e in items if e.flags),
-            "flagged_studies": sum(1 for s in dataset.studies if s.flags),
-            "flagged_trials": sum(1 for t in dataset.trials if t.flags),
-            "primary_checked": sum(1 for e in items if e.provenance.primary_source_checked),
-        },
+        "summary": summarize(dataset),
         "counts": {name: sorted(c.items(), key=lambda kv: (-kv[1], kv[0])) for name, c in counts.items()},
         "count_figures": {
             name: bar_chart_svg(c, f"Evidence items by {name}") for name, c in counts.items() if c
