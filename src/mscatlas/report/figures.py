@@ -70,11 +70,13 @@ def evidence_map_svg(items: Sequence[EvidenceItem]) -> str:
         total = sum(counter.values())
         grid[sources.index(s), cancers.index(c)] = (counter["inhibits"] - counter["promotes"]) / total
     with plt.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(0.55 * len(cancers) + 2.5, 0.42 * len(sources) + 2.2))
+        fig, ax = plt.subplots(figsize=(0.6 * len(cancers) + 2.5, 0.5 * len(sources) + 2.4))
         image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
         for (s, c), counter in cells.items():
             label = f"{counter['inhibits']}/{counter['promotes']}/{counter['no_effect'] + counter['mixed']}"
-            ax.text(cancers.index(c), sources.index(s), label, ha="center", va="center", fontsize=7)
+            row, col = sources.index(s), cancers.index(c)
+            colour = "white" if abs(grid[row, col]) > 0.55 else "black"  # legible on dark cells
+            ax.text(col, row, label, ha="center", va="center", fontsize=7, color=colour)
         ax.set_xticks(range(len(cancers)), list(cancers), rotation=60, ha="right")
         ax.set_yticks(range(len(sources)), [s.replace("_", " ") for s in sources])
         ax.set_title("Evidence map: items inhibiting / promoting / no effect or mixed")
