@@ -96,3 +96,10 @@ def test_report_is_self_contained_and_escaped(tmp_path: Path, mini_path: Path) -
     assert "Table 1 (regenerated)" in html and "Table 2 (regenerated)" in html
     assert "NCT02530047" in html
     assert "ev-047-a" in html
+
+
+def test_every_command_is_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__
+        assert f"mscatlas {name}" in readme, name

@@ -44,7 +44,7 @@ def _csv(data: dict[str, Any]) -> str:
     for section, kind in (("studies", "study"), ("evidence", "evidence"), ("trials", "trial")):
         for record in data[section]:
             if kind == "evidence":
-                record = {k: v for k, v in record.items() if k != "engineered"}
+                record = {k: v for k, v in record.items() if k not in ("engineered", "ontology")}
             row = {CSV_KIND_COLUMN: kind}
             for key, value in record.items():
                 columns.setdefault(key)

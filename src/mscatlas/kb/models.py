@@ -209,15 +209,39 @@ class EvidenceItem(_Strict):
     def engineered(self) -> bool:
         return bool(self.engineering)
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ontology(self) -> dict[str, dict[str, str]]:
+        """Ontology identifiers of the record's terms, looked up in the shipped vocabularies."""
+        vocab = load_vocabulary()
+        cancer = vocab.cancer_types.get(self.cancer_type)
+        tissues = {}
+        for source in self.msc_source:
+            if source is not MscSource.unspecified:
+                tissues[source.value] = vocab.tissues.get(source.value)["uberon"]
+        return {
+            "msc_source": tissues,
+            "cancer_type": {k: str(cancer[k]) for k in ("oncotree", "ncit") if cancer.get(k)},
+            "cell_lines": {name: vocab.cell_lines.get(name)["cellosaurus"] for name in self.cell_lines},
+            "genes": {
+                m.target: vocab.genes.get(m.target)["hgnc"]
+                for m in self.mechanisms
+                if m.kind is MechanismKind.gene
+            },
+        }
+
     @model_validator(mode="before")
     @classmethod
     def _drop_derived(cls, data: object) -> object:
-        # Exports carry the derived ``engineered`` flag; accept it back only if it agrees.
-        if isinstance(data, dict) and "engineered" in data:
+        # Exports carry derived fields: ``ontology`` is recomputed from the vocabularies, and
+        # ``engineered`` is accepted back only if it agrees with ``engineering``.
+        if isinstance(data, dict) and ({"engineered", "ontology"} & set(data)):
             data = dict(data)
-            claimed = data.pop("engineered")
-            if bool(claimed) != bool(data.get("engineering")):
-                raise ValueError("engineered contradicts engineering")
+            data.pop("ontology", None)
+            if "engineered" in data:
+                claimed = data.pop("engineered")
+                if bool(claimed) != bool(data.get("engineering")):
+                    raise ValueError("engineered contradicts engineering")
         return data
 
     @field_validator("cancer_type")

@@ -48,6 +48,7 @@ __all__ = ["DEFAULT_DB_ENV", "EvidenceFilter", "LoadResult", "Store", "default_d
 
 DEFAULT_DB_ENV = "MSCATLAS_DATABASE_URL"
 UNSEEDED = "unseeded"  # meta value of a store created empty on purpose
+DERIVED_FIELDS = {"engineered", "ontology"}  # recomputed on reading, never stored
 
 
 class Base(DeclarativeBase):
@@ -394,7 +395,7 @@ def _tally(outcome: str, added: int, updated: int, unchanged: int) -> tuple[int,
 
 def _record_json(model: Study | EvidenceItem | ClinicalTrial) -> dict[str, Any]:
     return model.model_dump(
-        mode="json", exclude_none=True, exclude={"engineered"} if isinstance(model, EvidenceItem) else None
+        mode="json", exclude_none=True, exclude=DERIVED_FIELDS if isinstance(model, EvidenceItem) else None
     )
 
 
