@@ -13,7 +13,7 @@ from rich.table import Table
 
 from mscatlas import __version__
 from mscatlas.kb.dose import DoseParseError, parse_dose
-from mscatlas.kb.enums import Delivery, Direction, MscSource, Setting
+from mscatlas.kb.enums import Delivery, Direction, Endpoint, MscSource, Setting
 from mscatlas.kb.export import export_text
 from mscatlas.kb.models import ClinicalTrial, EvidenceItem, Study
 from mscatlas.kb.records import RecordError, RecordFileError, validate_paths
@@ -28,7 +28,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Piped output has no terminal width to follow; 160 columns keeps record tables readable.
+console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True)
 
 DbOption = Annotated[
@@ -111,28 +112,18 @@ def load(
 
 def _evidence_table(items: list[EvidenceItem], title: str) -> Table:
     table = Table(title=title, show_lines=False)
-    for col in (
-        "id",
-        "ref",
-        "MSC source",
-        "cancer type",
-        "delivery",
-        "setting",
-        "endpoint",
-        "direction",
-        "dose",
-    ):
+    table.add_column("id", no_wrap=True)
+    for col in ("refs", "MSC source", "cancer type", "delivery, setting", "endpoint", "direction", "dose"):
         table.add_column(col, overflow="fold")
     for e in items:
         table.add_row(
             e.id,
             ",".join(map(str, e.refs)),
-            ", ".join(s.value for s in e.msc_source),
+            ", ".join(s.value.replace("_", " ") for s in e.msc_source),
             e.cancer_type,
-            e.delivery.value,
-            e.setting.value,
-            e.endpoint.value,
-            e.direction.value,
+            f"{e.delivery.value.replace('_', ' ')}, {e.setting.value.replace('_', ' ')}",
+            e.endpoint.value.replace("_", " "),
+            e.direction.value.replace("_", " "),
             e.dose.describe(),
         )
     return table
@@ -147,6 +138,8 @@ def query(
     delivery: Annotated[Delivery | None, typer.Option("--delivery")] = None,
     direction: Annotated[Direction | None, typer.Option("--direction")] = None,
     setting: Annotated[Setting | None, typer.Option("--setting")] = None,
+    endpoint: Annotated[Endpoint | None, typer.Option("--endpoint")] = None,
+    ref: Annotated[int | None, typer.Option("--ref", help="Review reference number.")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -159,6 +152,8 @@ def query(
             delivery=delivery.value if delivery else None,
             direction=direction.value if direction else None,
             setting=setting.value if setting else None,
+            endpoint=endpoint.value if endpoint else None,
+            study=f"ref{ref}" if ref is not None else None,
         )
     )
     if as_json:
@@ -195,6 +190,9 @@ def show(
             key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=1)
         )
     console.print(table)
+    if isinstance(record, Study):
+        items = store.query_evidence(EvidenceFilter(study=record.id))
+        console.print(_evidence_table(items, f"{len(items)} evidence item(s) from {record.id}"))
 
 
 def _record_title(record: Study | EvidenceItem | ClinicalTrial) -> str:

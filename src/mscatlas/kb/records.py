@@ -105,8 +105,8 @@ def _guess_kind(data: dict[str, Any]) -> RecordKind | None:
     return None
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe loader that refuses duplicate mapping keys (PyYAML keeps the last one silently)."""
+class _UniqueKeyConstructor(yaml.constructor.SafeConstructor):
+    """Safe construction that refuses duplicate mapping keys (PyYAML keeps the last silently)."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -120,15 +120,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeyLoader.construct_mapping
+_UniqueKeyConstructor.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _UniqueKeyConstructor.construct_mapping
 )
+# libyaml's parser when PyYAML was built with it (several times faster); same nodes either way.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _yaml_records(text: str, file: str) -> list[RawRecord]:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        # Parse once into nodes (which keep line numbers), then build Python objects from them.
+        root = yaml.compose(text, Loader=_YAML_LOADER)
+        data = _UniqueKeyConstructor().construct_document(root) if root is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -196,7 +199,7 @@ def _json_records(text: str, file: str) -> list[RawRecord]:
         ) from exc
     # YAML is a superset of JSON: composing the text again gives line numbers for free.
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_YAML_LOADER)
     except yaml.YAMLError:
         node = None
     return _records_from_tree(data, node, file)
