@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mscatlas import __version__
+from mscatlas.cli.synthesis import synthesize
 from mscatlas.kb.dose import DoseParseError, parse_dose
 from mscatlas.kb.enums import Delivery, Direction, Endpoint, MscSource, Setting
 from mscatlas.kb.export import export_text
@@ -267,6 +268,9 @@ def dose_cmd(
         _print_json(dose.model_dump(mode="json", exclude_defaults=True))
     else:
         console.print(dose.describe())
+
+
+app.command("synthesize")(synthesize)
 
 
 def _version_callback(value: bool) -> None:

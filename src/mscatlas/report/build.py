@@ -11,7 +11,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from mscatlas import __version__
 from mscatlas.kb.models import Dataset, EvidenceItem
 from mscatlas.kb.summary import summarize
-from mscatlas.report.figures import bar_chart_svg, evidence_map_svg
+from mscatlas.report.figures import bar_chart_svg, evidence_map_svg, harvest_plot_svg
+from mscatlas.stats.conflict import conflicts, harvest
+from mscatlas.stats.harmonize import dose_coverage, harmonize
 
 __all__ = ["build_report", "report_context"]
 
@@ -49,6 +51,19 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
         "flagged": [e for e in items if e.flags],
         "flagged_studies": [s for s in dataset.studies if s.flags],
         "studies": {s.id: s for s in dataset.studies},
+        **_synthesis_context(dataset),
+    }
+
+
+def _synthesis_context(dataset: Dataset) -> dict[str, Any]:
+    """Harvest plot (coarse strata with at least two studies) and the fine-grained conflict list."""
+    harmonized = harmonize(dataset.evidence)
+    coarse = [s for s in harvest(harmonized, "class") if s.n_studies >= 2]
+    return {
+        "harvest_svg": harvest_plot_svg(coarse) if coarse else "",
+        "conflicts": conflicts(harmonized, "type"),
+        "coarse_conflicts": conflicts(harmonized, "class"),
+        "dose_coverage": dose_coverage(harmonized),
     }
 
 

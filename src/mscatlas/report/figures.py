@@ -14,8 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mscatlas.kb.models import EvidenceItem
+from mscatlas.stats.conflict import Stratum
 
-__all__ = ["bar_chart_svg", "evidence_map_svg", "svg_inline"]
+__all__ = ["bar_chart_svg", "evidence_map_svg", "harvest_plot_svg", "svg_inline"]
 
 _RC = {
     "svg.fonttype": "none",  # keep text as text: searchable, small
@@ -82,4 +83,40 @@ def evidence_map_svg(items: Sequence[EvidenceItem]) -> str:
         ax.set_title("Evidence map: items inhibiting / promoting / no effect or mixed")
         bar = fig.colorbar(image, ax=ax, shrink=0.8)
         bar.set_label("(inhibits − promotes) / items")
+        return svg_inline(fig)
+
+
+def harvest_plot_svg(strata: Sequence[Stratum]) -> str:
+    """Stacked bars of item directions per stratum, with the studies' share inhibiting and its CI."""
+    rows = list(strata)[::-1]
+    labels = [
+        f"{s.msc_source.replace('_', ' ')} · {s.cancer} · {s.delivery.replace('_', ' ')} · {s.setting[3:]}"
+        for s in rows
+    ]
+    with plt.rc_context(_RC):
+        fig, (bars, share) = plt.subplots(
+            1, 2, figsize=(11, 0.26 * len(rows) + 1.2), sharey=True, gridspec_kw={"width_ratios": [2, 1]}
+        )
+        left = np.zeros(len(rows))
+        for direction in ("inhibits", "promotes", "no_effect", "mixed"):
+            counts = np.array([s.item_counts[direction] for s in rows], dtype=float)
+            colour = DIRECTION_COLOURS[direction]
+            bars.barh(labels, counts, left=left, color=colour, label=direction.replace("_", " "))
+            left += counts
+        bars.set_xlabel("evidence items")
+        bars.legend(loc="lower right", frameon=False)
+        bars.set_title("Items by direction")
+        for y, s in enumerate(rows):
+            if s.share_inhibits is not None:
+                share.errorbar(
+                    s.share_inhibits, y,
+                    xerr=[[s.share_inhibits - s.ci_low], [s.ci_high - s.share_inhibits]],
+                    fmt="o", color="black", ms=3, capsize=2,
+                )  # fmt: skip
+        share.axvline(0.5, color="#999999", lw=0.8, ls="--")
+        share.set_xlim(0, 1)
+        share.set_xlabel("share of studies inhibiting (exact 95% CI)")
+        share.set_title("Study-level vote")
+        for ax in (bars, share):
+            ax.spines[["top", "right"]].set_visible(False)
         return svg_inline(fig)
