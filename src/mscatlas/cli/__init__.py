@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mscatlas import __version__
-from mscatlas.cli.synthesis import synthesize
+from mscatlas.cli.synthesis import predict, synthesize
 from mscatlas.kb.dose import DoseParseError, parse_dose
 from mscatlas.kb.enums import Delivery, Direction, Endpoint, MscSource, Setting
 from mscatlas.kb.export import export_text
@@ -271,6 +271,7 @@ def dose_cmd(
 
 
 app.command("synthesize")(synthesize)
+app.command("predict")(predict)
 
 
 def _version_callback(value: bool) -> None:

@@ -1,35 +1,66 @@
-"""`mscatlas synthesize`: harvest table and conflict list over the knowledge base."""
+"""`mscatlas synthesize` and `mscatlas predict`: conflicts, moderator effects, predictions."""
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from mscatlas.kb.enums import CancerClass, Delivery, MscSource, Setting
 from mscatlas.kb.store import Store
 from mscatlas.stats.conflict import conflicts, harvest
 from mscatlas.stats.harmonize import dose_coverage, harmonize
+from mscatlas.stats.moderators import fit_moderator_model, leave_one_study_out
 
-__all__ = ["synthesize"]
+__all__ = ["predict", "synthesize"]
+
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the posterior draws.")]
+
+
+def _console() -> Console:
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def _verdict(effects: list[dict[str, Any]], validation: dict[str, Any]) -> str:
+    supported = [e["name"] for e in effects[1:] if e["supported"]]
+    model, base = validation["model"], validation["majority_baseline"]
+    better = model["log_loss"] < base["log_loss"] and model["brier"] < base["brier"]
+    parts = [
+        "moderators whose 95% interval excludes no effect: "
+        + (", ".join(supported) if supported else "none"),
+        "leave-one-study-out: the model "
+        + ("beats" if better else "does not beat")
+        + " the majority-class baseline",
+    ]
+    if not supported and not better:
+        parts.append("the current data cannot explain why results disagree beyond study-to-study differences")
+    return "; ".join(parts)
 
 
 def synthesize(
     level: Annotated[
         str, typer.Option("--level", help="Strata by cancer 'type' (fine) or cancer 'class' (coarse).")
     ] = "type",
-    db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    seed: SeedOption = 2024,
+    db: DbOption = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Vote counts per MSC source x cancer x delivery x setting, and where studies disagree."""
+    """Vote counts, conflicts, moderator effects and leave-one-study-out validation."""
     if level not in ("type", "class"):
         raise typer.BadParameter("use 'type' or 'class'", param_hint="--level")
     items = harmonize(Store.open(db).dataset().evidence)
     strata = harvest(items, level)  # type: ignore[arg-type]
     found = conflicts(items, level)  # type: ignore[arg-type]
+    fit = fit_moderator_model(items, seed=seed)
+    effects = fit.effects()
+    validation = leave_one_study_out(items, seed=seed).to_dict()
+    verdict = _verdict(effects, validation)
     if as_json:
         payload = {
             "level": level,
@@ -37,25 +68,21 @@ def synthesize(
             "dose_coverage": dose_coverage(items),
             "strata": [s.to_dict() for s in strata],
             "conflicts": [c.to_dict() for c in found],
+            "moderators": {"effects": effects, "study_sd": fit.sigma_summary(), "seed": seed},
+            "validation": validation,
+            "verdict": verdict,
         }
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
-    console = Console() if sys.stdout.isatty() else Console(width=160)
+    console = _console()
     table = Table(title=f"Harvest table ({len(items)} accepted items; studies vote by majority)")
-    for col in (
-        "MSC source",
-        "cancer",
-        "delivery",
-        "setting",
-        "items i/p/n",
-        "studies i/p/n",
-        "share inhibiting [95% CI]",
-    ):
+    columns = ("MSC source", "cancer", "delivery", "setting", "items i/p/n", "studies i/p/n")
+    for col in (*columns, "share inhibiting [95% CI]"):
         table.add_column(col)
     for s in strata:
-        share = (
-            "—" if s.share_inhibits is None else f"{s.share_inhibits:.2f} [{s.ci_low:.2f}, {s.ci_high:.2f}]"
-        )
+        share = "—"
+        if s.share_inhibits is not None:
+            share = f"{s.share_inhibits:.2f} [{s.ci_low:.2f}, {s.ci_high:.2f}]"
         ic, sc = s.item_counts, s.study_counts
         table.add_row(
             s.msc_source, s.cancer, s.delivery, s.setting,
@@ -77,3 +104,68 @@ def synthesize(
             or "none",
         )
     console.print(conflict_table)
+    effect_table = Table(title="Moderator model: log odds of inhibiting vs the reference level")
+    for col in ("term", "estimate", "95% interval", "odds ratio", "items"):
+        effect_table.add_column(col)
+    for e in effects:
+        mark = " *" if e["supported"] and e["name"] != "intercept" else ""
+        effect_table.add_row(
+            e["name"] + mark, f"{e['estimate']:.2f}", f"[{e['ci_lb']:.2f}, {e['ci_ub']:.2f}]",
+            f"{e['odds_ratio']:.2f}", str(e["n_items"]),
+        )  # fmt: skip
+    console.print(effect_table)
+    sd = fit.sigma_summary()
+    console.print(f"between-study SD (logit): {sd['mean']:.2f} [{sd['ci_lb']:.2f}, {sd['ci_ub']:.2f}]")
+    model, base = validation["model"], validation["majority_baseline"]
+    console.print(
+        f"leave-one-study-out ({validation['n_items']} items, {validation['n_studies']} studies): "
+        f"log loss {model['log_loss']:.3f} vs baseline {base['log_loss']:.3f}; "
+        f"Brier {model['brier']:.3f} vs {base['brier']:.3f}; "
+        f"accuracy {model['accuracy']:.3f} vs {base['accuracy']:.3f}"
+    )
+    console.print(verdict)
+
+
+def predict(
+    msc_source: Annotated[MscSource, typer.Option("--msc-source")],
+    cancer_class: Annotated[CancerClass, typer.Option("--cancer-class")],
+    delivery: Annotated[Delivery, typer.Option("--delivery")],
+    setting: Annotated[Setting, typer.Option("--setting")] = Setting.in_vitro,
+    engineered: Annotated[bool, typer.Option("--engineered/--native")] = False,
+    dose: Annotated[
+        float | None,
+        typer.Option("--dose", help="On the delivery's scale (e.g. log10 MSC:cancer ratio, CM %)."),
+    ] = None,
+    seed: SeedOption = 2024,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """P(inhibits) for one combination, with its interval and the items that inform it most."""
+    items = harmonize(Store.open(db).dataset().evidence)
+    fit = fit_moderator_model(items, seed=seed)
+    try:
+        result = fit.predict(
+            msc_source=msc_source.value,
+            cancer_class=cancer_class.value,
+            delivery=delivery.value,
+            setting=setting.value,
+            engineered=engineered,
+            dose=dose,
+        )
+    except ValueError as exc:  # a level absent from the knowledge base
+        Console(stderr=True).print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return
+    console = _console()
+    console.print(
+        f"P(inhibits) = {result['p_inhibits']:.2f} [{result['ci_lb']:.2f}, {result['ci_ub']:.2f}] for an "
+        f"average study; {result['p_inhibits_new_study']:.2f} for a new study"
+    )
+    table = Table(title="Items closest to this combination")
+    for col in ("id", "direction", "moderators that differ"):
+        table.add_column(col)
+    for item in result["closest_items"]:
+        table.add_row(item["id"], item["direction"], str(item["mismatches"]))
+    console.print(table)

@@ -11,9 +11,16 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from mscatlas import __version__
 from mscatlas.kb.models import Dataset, EvidenceItem
 from mscatlas.kb.summary import summarize
-from mscatlas.report.figures import bar_chart_svg, evidence_map_svg, harvest_plot_svg
+from mscatlas.report.figures import (
+    bar_chart_svg,
+    calibration_svg,
+    evidence_map_svg,
+    forest_svg,
+    harvest_plot_svg,
+)
 from mscatlas.stats.conflict import conflicts, harvest
 from mscatlas.stats.harmonize import dose_coverage, harmonize
+from mscatlas.stats.moderators import fit_moderator_model, leave_one_study_out
 
 __all__ = ["build_report", "report_context"]
 
@@ -59,7 +66,22 @@ def _synthesis_context(dataset: Dataset) -> dict[str, Any]:
     """Harvest plot (coarse strata with at least two studies) and the fine-grained conflict list."""
     harmonized = harmonize(dataset.evidence)
     coarse = [s for s in harvest(harmonized, "class") if s.n_studies >= 2]
+    model: dict[str, Any] = {}
+    if len({h.study for h in harmonized}) >= 3:
+        fit = fit_moderator_model(harmonized)
+        effects = fit.effects()
+        validation = leave_one_study_out(harmonized)
+        model = {
+            "effects": effects,
+            "study_sd": fit.sigma_summary(),
+            "validation": validation.to_dict(),
+            "forest_svg": forest_svg(
+                effects[1:], "Moderator effects on P(inhibits)", "log odds ratio vs reference"
+            ),
+            "calibration_svg": calibration_svg(validation.calibration()),
+        }
     return {
+        "model": model,
         "harvest_svg": harvest_plot_svg(coarse) if coarse else "",
         "conflicts": conflicts(harmonized, "type"),
         "coarse_conflicts": conflicts(harmonized, "class"),

@@ -16,7 +16,14 @@ import numpy as np
 from mscatlas.kb.models import EvidenceItem
 from mscatlas.stats.conflict import Stratum
 
-__all__ = ["bar_chart_svg", "evidence_map_svg", "harvest_plot_svg", "svg_inline"]
+__all__ = [
+    "bar_chart_svg",
+    "calibration_svg",
+    "evidence_map_svg",
+    "forest_svg",
+    "harvest_plot_svg",
+    "svg_inline",
+]
 
 _RC = {
     "svg.fonttype": "none",  # keep text as text: searchable, small
@@ -119,4 +126,44 @@ def harvest_plot_svg(strata: Sequence[Stratum]) -> str:
         share.set_title("Study-level vote")
         for ax in (bars, share):
             ax.spines[["top", "right"]].set_visible(False)
+        return svg_inline(fig)
+
+
+def forest_svg(effects: Sequence[dict[str, float]], title: str, xlabel: str) -> str:
+    """Point estimates with 95% intervals, one row per term, a dashed line at zero."""
+    rows = list(effects)[::-1]
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(7, 0.26 * len(rows) + 1.0))
+        for y, e in enumerate(rows):
+            colour = "black" if e.get("supported") else "#777777"
+            ax.errorbar(
+                e["estimate"], y, xerr=[[e["estimate"] - e["ci_lb"]], [e["ci_ub"] - e["estimate"]]],
+                fmt="o", color=colour, ms=3, capsize=2,
+            )  # fmt: skip
+        ax.axvline(0, color="#999999", lw=0.8, ls="--")
+        ax.set_yticks(range(len(rows)), [str(e["name"]).replace("_", " ") for e in rows])
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+        ax.spines[["top", "right"]].set_visible(False)
+        return svg_inline(fig)
+
+
+def calibration_svg(bins: Sequence[dict[str, float]]) -> str:
+    """Observed share inhibiting against mean held-out prediction, point size by bin count."""
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(4, 4))
+        ax.plot([0, 1], [0, 1], color="#999999", lw=0.8, ls="--")
+        ax.scatter(
+            [b["predicted"] for b in bins], [b["observed"] for b in bins],
+            s=[20 + 3 * b["n"] for b in bins], color="#2166ac",
+        )  # fmt: skip
+        for b in bins:
+            ax.annotate(
+                f"n={b['n']}", (b["predicted"], b["observed"]), textcoords="offset points", xytext=(6, -3)
+            )
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("predicted P(inhibits), leave-one-study-out")
+        ax.set_ylabel("observed share inhibiting")
+        ax.set_title("Calibration")
         return svg_inline(fig)
