@@ -167,3 +167,21 @@ def test_duplicate_yaml_key_is_an_error_not_a_silent_overwrite(tmp_path: Path) -
     assert len(errors) == 1
     assert "duplicate key 'notes'" in errors[0].message
     assert errors[0].line == 4
+
+
+def test_quantitative_outcomes_are_checked_by_kind(tmp_path: Path, mini_path: Path) -> None:
+    data = _mini(mini_path)
+    good = {"kind": "counts", "measure": "mice with tumours", "treated_events": 2, "treated_total": 8,
+            "control_events": 7, "control_total": 8, "source": "abstract"}  # fmt: skip
+    data["evidence"][1]["outcomes"] = [good]
+    dataset, errors = validate_paths([_write_yaml(tmp_path / "ok.yaml", data)])
+    assert not errors
+    assert dataset.evidence[1].outcomes[0].control_events == 7
+    data["evidence"][1]["outcomes"] = [
+        dict(good, treated_events=9),
+        {"kind": "group_summary", "measure": "tumour volume", "treated_mean": 1.0, "source": "Fig. 2"},
+    ]
+    _, errors = validate_paths([_write_yaml(tmp_path / "bad.yaml", data)])
+    messages = [(e.field, e.message) for e in errors]
+    assert ("outcomes.0", "events cannot exceed the total") in messages
+    assert any(f == "outcomes.1" and "needs treated_sd" in m for f, m in messages)

@@ -8,7 +8,7 @@ typo is caught at validation time with the nearest known terms suggested.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -48,6 +48,7 @@ __all__ = [
     "Flag",
     "Mechanism",
     "Provenance",
+    "QuantitativeOutcome",
     "Study",
 ]
 
@@ -173,6 +174,65 @@ class Study(_Strict):
         return self
 
 
+class QuantitativeOutcome(_Strict):
+    """A number the paper reports for this finding, with where it was read.
+
+    ``kind`` says which fields hold it: ``group_summary`` (treated and control mean, SD, n),
+    ``counts`` (events and totals per arm) or ``reported_effect`` (an effect with its measure,
+    and a CI or p-value when given).
+    """
+
+    kind: Literal["group_summary", "counts", "reported_effect"]
+    measure: Text = Field(description="what was measured, e.g. 'tumour volume', 'viable cells (MTT)'")
+    unit: str | None = None
+    time_point: str | None = Field(default=None, description="e.g. 'day 28', '72 h'")
+    arm: str | None = Field(default=None, description="which dose or group, when the item has several")
+    treated_mean: float | None = None
+    treated_sd: Annotated[float, Field(ge=0)] | None = None
+    treated_n: Annotated[int, Field(ge=1)] | None = None
+    control_mean: float | None = None
+    control_sd: Annotated[float, Field(ge=0)] | None = None
+    control_n: Annotated[int, Field(ge=1)] | None = None
+    treated_events: Annotated[int, Field(ge=0)] | None = None
+    treated_total: Annotated[int, Field(ge=1)] | None = None
+    control_events: Annotated[int, Field(ge=0)] | None = None
+    control_total: Annotated[int, Field(ge=1)] | None = None
+    effect_measure: str | None = Field(
+        default=None, description="e.g. 'percent inhibition', 'fold change', 'ratio of means'"
+    )
+    effect: float | None = None
+    ci_lb: float | None = None
+    ci_ub: float | None = None
+    p_value: Annotated[float, Field(ge=0, le=1)] | None = None
+    source: Text = Field(description="where the number was read, e.g. 'abstract', 'Fig. 3B legend'")
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _complete_for_kind(self) -> QuantitativeOutcome:
+        needed = {
+            "group_summary": (
+                "treated_mean",
+                "treated_sd",
+                "treated_n",
+                "control_mean",
+                "control_sd",
+                "control_n",
+            ),
+            "counts": ("treated_events", "treated_total", "control_events", "control_total"),
+            "reported_effect": ("effect_measure", "effect"),
+        }[self.kind]
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} outcome needs {', '.join(missing)}")
+        if self.kind == "counts" and (
+            self.treated_events > self.treated_total or self.control_events > self.control_total  # type: ignore[operator]
+        ):
+            raise ValueError("events cannot exceed the total")
+        if self.ci_lb is not None and self.ci_ub is not None and self.ci_lb > self.ci_ub:
+            raise ValueError("ci_lb is above ci_ub")
+        return self
+
+
 class EvidenceItem(_Strict):
     """One finding: one MSC product, one cancer model, one setting, one delivery, one endpoint."""
 
@@ -198,6 +258,7 @@ class EvidenceItem(_Strict):
     direction: Direction
     dose_dependent: bool | None = None
     mechanisms: list[Mechanism] = Field(default_factory=list)
+    outcomes: list[QuantitativeOutcome] = Field(default_factory=list)
     evidence_level: EvidenceLevel
     curation_status: CurationStatus = CurationStatus.accepted
     provenance: Provenance
