@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mscatlas import __version__
+from mscatlas.cli.meta import meta
 from mscatlas.cli.synthesis import predict, synthesize
 from mscatlas.kb.dose import DoseParseError, parse_dose
 from mscatlas.kb.enums import Delivery, Direction, Endpoint, MscSource, Setting
@@ -272,6 +273,7 @@ def dose_cmd(
 
 app.command("synthesize")(synthesize)
 app.command("predict")(predict)
+app.command("meta")(meta)
 
 
 def _version_callback(value: bool) -> None:
