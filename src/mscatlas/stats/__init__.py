@@ -1,5 +1,9 @@
 """Statistics for mscatlas: synthesis of the knowledge base and a meta-analysis engine.
 
+Synthesis: ``harmonize`` (one inhibition axis, one dose scale per delivery), ``harvest`` and
+``conflicts`` (vote counting with study-level exact intervals), and the multilevel moderator
+model (``fit_moderator_model``, ``leave_one_study_out``).
+
 The meta-analysis engine (effect sizes, τ² estimators, meta-regression, Egger's test,
 trim-and-fill, leave-one-out, forest and funnel plots) is written here rather than imported:
 no maintained Python library covers it. PyMARE has no RR/OR/ROM effect sizes, no Egger test,
@@ -9,22 +13,33 @@ meta-regression. Every number is checked against R's metafor in
 """
 
 from mscatlas.stats.bias import EggerTest, TrimFill, regtest, trimfill
+from mscatlas.stats.conflict import Conflict, Stratum, conflicts, harvest
 from mscatlas.stats.effect_sizes import EffectSizes, InputError, escalc
+from mscatlas.stats.harmonize import HarmonizedItem, harmonize
 from mscatlas.stats.influence import LeaveOneOut, leave1out
 from mscatlas.stats.meta_model import MetaResult, Prediction, rma
+from mscatlas.stats.moderators import fit_moderator_model, leave_one_study_out
 from mscatlas.stats.tau2 import METHODS
 
 __all__ = [
     "METHODS",
+    "Conflict",
     "EffectSizes",
     "EggerTest",
+    "HarmonizedItem",
     "InputError",
     "LeaveOneOut",
     "MetaResult",
     "Prediction",
+    "Stratum",
     "TrimFill",
+    "conflicts",
     "escalc",
+    "fit_moderator_model",
+    "harmonize",
+    "harvest",
     "leave1out",
+    "leave_one_study_out",
     "regtest",
     "rma",
     "trimfill",
