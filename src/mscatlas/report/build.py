@@ -20,7 +20,9 @@ from mscatlas.report.figures import (
 )
 from mscatlas.stats.conflict import conflicts, harvest
 from mscatlas.stats.harmonize import dose_coverage, harmonize
+from mscatlas.stats.meta_plots import forest_plot
 from mscatlas.stats.moderators import fit_moderator_model, leave_one_study_out
+from mscatlas.stats.outcomes import group_outcomes, meta_analyse
 
 __all__ = ["build_report", "report_context"]
 
@@ -80,7 +82,17 @@ def _synthesis_context(dataset: Dataset) -> dict[str, Any]:
             ),
             "calibration_svg": calibration_svg(validation.calibration()),
         }
+    groups = group_outcomes(dataset.evidence)
+    pooled = []
+    for group in groups:
+        if group.poolable:
+            measure, fit = meta_analyse(group)
+            label = f"{measure} (treated vs control)"
+            forest = forest_plot(fit, group.labels, xlabel=label, standalone=False)
+            pooled.append({"group": group, "measure": measure, "fit": fit, "forest_svg": forest})
     return {
+        "outcome_groups": groups,
+        "pooled": pooled,
         "model": model,
         "harvest_svg": harvest_plot_svg(coarse) if coarse else "",
         "conflicts": conflicts(harmonized, "type"),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import re
 from collections import Counter
 from collections.abc import Sequence
 
@@ -13,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from mscatlas._svg import figure_to_svg
 from mscatlas.kb.models import EvidenceItem
 from mscatlas.stats.conflict import Stratum
 
@@ -36,15 +35,7 @@ DIRECTION_COLOURS = {"inhibits": "#2166ac", "promotes": "#b2182b", "no_effect": 
 
 def svg_inline(fig: matplotlib.figure.Figure) -> str:
     """Serialise a figure to an SVG element fit for inlining in HTML5 (no URLs, no metadata)."""
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
-    plt.close(fig)
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :]
-    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)
-    svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
-    svg = svg.replace("xlink:href", "href")
-    return svg
+    return figure_to_svg(fig, standalone=False)
 
 
 def bar_chart_svg(counts: Counter[str], title: str) -> str:

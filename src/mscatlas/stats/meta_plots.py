@@ -1,38 +1,28 @@
-"""Forest and funnel plots of a fitted model, as standalone SVG text.
-
-Text stays text (``svg.fonttype: none``), nothing is dated, and the only URI left in the file
-is the SVG namespace, which viewers need to recognise a standalone SVG and never fetch.
-"""
+"""Forest and funnel plots of a fitted model, as SVG text (standalone files by default, or
+elements for inlining in the report: see ``mscatlas._svg``)."""
 
 from __future__ import annotations
 
-import io
-import re
 from collections.abc import Sequence
 
 import numpy as np
 
+from mscatlas._svg import figure_to_svg
 from mscatlas.stats.bias import TrimFill
 from mscatlas.stats.meta_model import MetaResult
 
 __all__ = ["forest_plot", "funnel_plot"]
 
 _STYLE = {"svg.fonttype": "none", "svg.hashsalt": "mscatlas-meta", "font.size": 9}
-SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 
 
-def _to_svg(fig: object) -> str:
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})  # type: ignore[attr-defined]
-    svg = buffer.getvalue()
-    svg = svg[svg.index("<svg") :]  # drop the XML prolog and the DOCTYPE (it names a DTD URL)
-    svg = re.sub(r"<metadata>.*?</metadata>", "", svg, flags=re.DOTALL)
-    svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
-    svg = svg.replace("xlink:href", "href").replace("<svg", f'<svg xmlns="{SVG_NAMESPACE}"', 1)
-    return '<?xml version="1.0" encoding="utf-8" standalone="no"?>\n' + svg
-
-
-def forest_plot(res: MetaResult, labels: Sequence[str] | None = None, xlabel: str = "Effect size") -> str:
+def forest_plot(
+    res: MetaResult,
+    labels: Sequence[str] | None = None,
+    xlabel: str = "Effect size",
+    *,
+    standalone: bool = True,
+) -> str:
     """One row per study (effect with its 95% CI, square sized by weight) and the pooled
     estimate as a diamond, with the prediction interval as a line through it."""
     import matplotlib
@@ -64,12 +54,18 @@ def forest_plot(res: MetaResult, labels: Sequence[str] | None = None, xlabel: st
             ax.spines[side].set_visible(False)
         ax.tick_params(axis="y", length=0)
         try:
-            return _to_svg(fig)
+            return figure_to_svg(fig, standalone=standalone)
         finally:
             plt.close(fig)
 
 
-def funnel_plot(res: MetaResult, filled: TrimFill | None = None, xlabel: str = "Effect size") -> str:
+def funnel_plot(
+    res: MetaResult,
+    filled: TrimFill | None = None,
+    xlabel: str = "Effect size",
+    *,
+    standalone: bool = True,
+) -> str:
     """Effects against their standard errors (inverted axis) with the pseudo 95% region around
     the pooled estimate; studies imputed by trim-and-fill are drawn hollow."""
     import matplotlib
@@ -107,6 +103,6 @@ def funnel_plot(res: MetaResult, filled: TrimFill | None = None, xlabel: str = "
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
         try:
-            return _to_svg(fig)
+            return figure_to_svg(fig, standalone=standalone)
         finally:
             plt.close(fig)
