@@ -13,6 +13,7 @@ from rich.table import Table
 
 from mscatlas import __version__
 from mscatlas.cli.meta import meta
+from mscatlas.cli.sim import sim_app
 from mscatlas.cli.synthesis import predict, synthesize
 from mscatlas.kb.dose import DoseParseError, parse_dose
 from mscatlas.kb.enums import Delivery, Direction, Endpoint, MscSource, Setting
@@ -274,6 +275,7 @@ def dose_cmd(
 app.command("synthesize")(synthesize)
 app.command("predict")(predict)
 app.command("meta")(meta)
+app.add_typer(sim_app, name="sim")
 
 
 def _version_callback(value: bool) -> None:

@@ -1,0 +1,391 @@
+"""`mscatlas sim` commands: in vitro protocols, a xenograft study and the replay of the knowledge base.
+
+The lead registers ``sim_app`` on the main app; this module only parses options, calls
+``mscatlas.sim`` and renders a table (people) or JSON with the time grid and every series
+(programs).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from enum import StrEnum
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mscatlas.kb.dose import DoseParseError, parse_dose
+from mscatlas.kb.enums import CancerClass, EngineeringKind, MscSource
+from mscatlas.sim import Conditioning, Injection, Protocol, call_direction, replay, run, simulate_xenograft
+from mscatlas.sim.build import PAYLOADS
+from mscatlas.sim.protocol import SOLVER, Outcome
+
+__all__ = ["sim_app"]
+
+sim_app = typer.Typer(
+    name="sim",
+    help="In silico lab: simulate co-cultures, conditioned media, vesicles and xenografts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console() if sys.stdout.isatty() else Console(width=160)
+err_console = Console(stderr=True)
+
+Payload = StrEnum("Payload", {p: p for p in PAYLOADS})  # type: ignore[misc]
+
+
+class GrowthModelName(StrEnum):
+    gompertz = "gompertz"
+    logistic = "logistic"
+
+
+class RouteName(StrEnum):
+    intravenous = "intravenous"
+    intratumoral = "intratumoral"
+    co_injection = "co_injection"
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+SourceOption = Annotated[MscSource, typer.Option("--msc-source", help="MSC tissue source.")]
+ClassOption = Annotated[CancerClass, typer.Option("--cancer-class", help="Cancer class.")]
+HoursOption = Annotated[float, typer.Option("--hours", min=0.1, help="Exposure time in hours.")]
+CellsOption = Annotated[
+    float | None,
+    typer.Option("--cancer-cells", min=1.0, help="Cancer cells per well (default: class default)."),
+]
+EngineeringOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--engineering",
+        help="Engineering of the product, KIND or KIND:DETAIL (e.g. cytokine_activation, "
+        "gene_modified:TRAIL); repeatable.",
+    ),
+]
+PayloadOption = Annotated[
+    list[Payload] | None, typer.Option("--payload", help="Payload carried; repeatable.")
+]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[red]error[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _ratio(text: str) -> float:
+    """MSC per cancer cell from wording read by ``parse_dose`` (MSC first; a bare ratio is MSC:cancer)."""
+    try:
+        dose = parse_dose(text)
+    except DoseParseError as exc:
+        if not re.fullmatch(r"\s*\d+(?:[.,]\d+)?\s*:\s*\d+(?:[.,]\d+)?\s*", text):
+            _fail(str(exc))
+        dose = parse_dose(f"{text} (MSC:cancer)")
+    if len(dose.ratios) != 1:
+        _fail(f"expected one MSC:cancer ratio in '{text}', found {len(dose.ratios)}")
+    return dose.ratios[0].msc_per_cancer
+
+
+def _engineering(values: list[str] | None) -> list[tuple[str, str]]:
+    out = []
+    known = {k.value for k in EngineeringKind} | {
+        "cytokine_activation",
+        "heat_treatment",
+        "hypoxia",
+        "culture_3d",
+        "senescence",
+        "drug_loaded",
+        "other",
+    }
+    for value in values or []:
+        kind, _, detail = value.partition(":")
+        if kind not in known:
+            _fail(f"unknown engineering kind '{kind}'; known: {', '.join(sorted(known))}")
+        out.append((kind, detail or kind))
+    return out
+
+
+def _report(outcome: Outcome, as_json: bool, title: str) -> None:
+    final = outcome.final()
+    direction = call_direction(outcome)
+    if as_json:
+        _print_json(
+            {
+                "protocol": {
+                    "delivery": outcome.protocol.delivery,
+                    "hours": outcome.protocol.hours,
+                    "msc_per_cancer": outcome.protocol.msc_per_cancer,
+                    "cm_percent": outcome.protocol.cm_percent,
+                    "ev_ug_per_ml": outcome.protocol.ev_ug_per_ml,
+                },
+                "msc_source": outcome.product.msc_source,
+                "cancer_class": outcome.cancer_class,
+                "payloads": list(outcome.product.payloads),
+                "solver": SOLVER,
+                "series": outcome.series(),
+                "final": final,
+                "predicted_direction": direction,
+                "notes": list(outcome.notes),
+            }
+        )
+        return
+    table = Table(title=title)
+    for col in (
+        "hour",
+        "control cells",
+        "treated cells",
+        "inhibition %",
+        "apoptotic % (T/C)",
+        "G0/G1 % (T/C)",
+    ):
+        table.add_column(col, justify="right")
+    inhibition = outcome.inhibition_percent()
+    apo_t, apo_c = outcome.apoptotic_fraction("treated"), outcome.apoptotic_fraction("control")
+    g1_t, g1_c = outcome.phase_fractions("treated")["g0_g1"], outcome.phase_fractions("control")["g0_g1"]
+    last = len(outcome.times) - 1
+    rows = [i for i, h in enumerate(outcome.times) if abs(h / 24.0 - round(h / 24.0)) < 1e-9] or [0]
+    if rows[-1] != last:
+        rows.append(last)
+    for i in rows:
+        table.add_row(
+            f"{outcome.times[i]:g}",
+            f"{outcome.viable('control')[i]:.3g}",
+            f"{outcome.viable('treated')[i]:.3g}",
+            f"{inhibition[i]:.1f}",
+            f"{100 * apo_t[i]:.1f} / {100 * apo_c[i]:.1f}",
+            f"{100 * g1_t[i]:.1f} / {100 * g1_c[i]:.1f}",
+        )
+    console.print(table)
+    console.print(
+        f"predicted direction: [bold]{direction}[/bold] ({final['inhibition_percent']:.1f}% inhibition)"
+    )
+    for note in outcome.notes:
+        console.print(f"note: {note}")
+
+
+@sim_app.command()
+def coculture(
+    ratio: Annotated[
+        str, typer.Option("--ratio", help="MSC:cancer seeding ratio, MSC first (e.g. 1:10).")
+    ] = "1:1",
+    transwell: Annotated[bool, typer.Option("--transwell", help="MSCs in an insert: no contact.")] = False,
+    msc_source: SourceOption = MscSource.bone_marrow,
+    cancer_class: ClassOption = CancerClass.solid,
+    hours: HoursOption = 72.0,
+    cancer_cells: CellsOption = None,
+    engineering: EngineeringOption = None,
+    payload: PayloadOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Direct co-culture (or transwell) of MSCs with cancer cells at a seeding ratio."""
+    proto = Protocol(
+        "transwell" if transwell else "direct_coculture",
+        hours,
+        msc_per_cancer=_ratio(ratio),
+        cancer_cells=cancer_cells,
+    )
+    outcome = run(
+        proto,
+        msc_source.value,
+        cancer_class,
+        engineering=_engineering(engineering),
+        payloads=[p.value for p in payload or []],
+    )
+    _report(
+        outcome, as_json, f"{proto.delivery}, MSC:cancer {ratio}, {msc_source.value} on {cancer_class.value}"
+    )
+
+
+@sim_app.command()
+def cm(
+    percent: Annotated[
+        float, typer.Option("--percent", min=0.0, max=100.0, help="CM share of the medium, %.")
+    ] = 50.0,
+    conditioning_cells: Annotated[float, typer.Option("--conditioning-cells", min=1.0)] = 1e6,
+    conditioning_volume: Annotated[
+        float, typer.Option("--conditioning-volume", min=0.001, help="mL.")
+    ] = 10.0,
+    conditioning_hours: Annotated[float, typer.Option("--conditioning-hours", min=0.1)] = 48.0,
+    msc_source: SourceOption = MscSource.bone_marrow,
+    cancer_class: ClassOption = CancerClass.solid,
+    hours: HoursOption = 72.0,
+    cancer_cells: CellsOption = None,
+    engineering: EngineeringOption = None,
+    payload: PayloadOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Conditioned medium made by CONDITIONING-CELLS MSCs in CONDITIONING-VOLUME mL, at PERCENT."""
+    proto = Protocol(
+        "conditioned_medium",
+        hours,
+        cm_percent=percent,
+        conditioning=Conditioning(conditioning_cells, conditioning_volume, conditioning_hours),
+        cancer_cells=cancer_cells,
+    )
+    outcome = run(
+        proto,
+        msc_source.value,
+        cancer_class,
+        engineering=_engineering(engineering),
+        payloads=[p.value for p in payload or []],
+    )
+    _report(outcome, as_json, f"conditioned medium {percent:g}%, {msc_source.value} on {cancer_class.value}")
+
+
+_EV_UNITS = {"ug/mL": 1.0, "µg/mL": 1.0, "ng/mL": 1e-3, "mg/mL": 1e3}
+
+
+@sim_app.command()
+def ev(
+    amount: Annotated[float, typer.Option("--amount", min=0.0, help="EV dose.")] = 50.0,
+    unit: Annotated[
+        str, typer.Option("--unit", help="ug/mL, ng/mL, mg/mL, ug (per well) or particles/mL.")
+    ] = "ug/mL",
+    msc_source: SourceOption = MscSource.bone_marrow,
+    cancer_class: ClassOption = CancerClass.solid,
+    hours: HoursOption = 72.0,
+    cancer_cells: CellsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Extracellular vesicles added once at the start, taken up and degraded."""
+    from mscatlas.sim.parameters import load_parameters
+
+    table = load_parameters()
+    if unit in _EV_UNITS:
+        dose = amount * _EV_UNITS[unit]
+    elif unit in ("ug", "µg"):
+        dose = amount / table.value("cancer", cancer_class.value, "well_volume")
+    elif unit == "particles/mL":
+        dose = amount / table.value("ev", "particles_per_ug")
+    else:
+        _fail(f"unknown EV unit '{unit}'")
+    proto = Protocol("extracellular_vesicles", hours, ev_ug_per_ml=dose, cancer_cells=cancer_cells)
+    outcome = run(proto, msc_source.value, cancer_class, table=table)
+    _report(outcome, as_json, f"EVs {amount:g} {unit}, {msc_source.value} on {cancer_class.value}")
+
+
+def _schedule(text: str) -> list[float]:
+    try:
+        days = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"--schedule must be comma-separated days, got '{text}'")
+    if not days or any(d < 0 for d in days):
+        _fail("--schedule needs at least one non-negative day")
+    return days
+
+
+@sim_app.command()
+def xenograft(
+    model: Annotated[
+        GrowthModelName, typer.Option("--model", help="Tumour growth law.")
+    ] = GrowthModelName.gompertz,
+    msc_dose: Annotated[float, typer.Option("--msc-dose", min=0.0, help="MSCs per injection.")] = 1e6,
+    route: Annotated[RouteName, typer.Option("--route")] = RouteName.intravenous,
+    schedule: Annotated[str, typer.Option("--schedule", help="Injection days, e.g. 0,7,14.")] = "0",
+    days: Annotated[float, typer.Option("--days", min=1.0, help="Study length in days.")] = 28.0,
+    n_animals: Annotated[int, typer.Option("--n-animals", min=1)] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the between-animal variation.")] = 0,
+    msc_source: SourceOption = MscSource.bone_marrow,
+    cancer_class: ClassOption = CancerClass.solid,
+    engineering: EngineeringOption = None,
+    payload: PayloadOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Tumour-volume curves of an MSC-treated group and its paired control group, with TGI."""
+    injections = [Injection(d, msc_dose, route.value) for d in _schedule(schedule)] if msc_dose > 0 else []
+    result = simulate_xenograft(
+        model=model.value,
+        msc_source=msc_source.value,
+        cancer_class=cancer_class,
+        injections=injections,
+        days=days,
+        n_animals=n_animals,
+        seed=seed,
+        engineering=_engineering(engineering),
+        payloads=[p.value for p in payload or []],
+    )
+    series = result.series()
+    if as_json:
+        _print_json(
+            {
+                "model": model.value,
+                "route": route.value,
+                "msc_dose": msc_dose,
+                "schedule_days": [i.day for i in injections],
+                "n_animals": n_animals,
+                "seed": seed,
+                "series": series,
+                "tgi_percent": series["tgi_percent"],
+            }
+        )
+        return
+    table = Table(title=f"xenograft ({model.value}), {msc_dose:.3g} MSCs {route.value} on days {schedule}")
+    for col in ("day", "control mm³ (mean ± sd)", "treated mm³ (mean ± sd)", "MSCs in tumour"):
+        table.add_column(col, justify="right")
+    step = max(1, len(result.days) // 10)
+    rows = list(range(0, len(result.days), step))
+    if rows[-1] != len(result.days) - 1:
+        rows.append(len(result.days) - 1)
+    for i in rows:
+        table.add_row(
+            f"{result.days[i]:g}",
+            f"{series['control_mean_mm3'][i]:.0f} ± {series['control_sd_mm3'][i]:.0f}",
+            f"{series['treated_mean_mm3'][i]:.0f} ± {series['treated_sd_mm3'][i]:.0f}",
+            f"{series['msc_in_tumour_mean'][i]:.3g}",
+        )
+    console.print(table)
+    console.print(f"TGI: [bold]{series['tgi_percent']:.1f}%[/bold]")
+
+
+@sim_app.command("replay")
+def replay_cmd(
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: the user store).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run every in vitro item's protocol and compare predicted with observed directions."""
+    from mscatlas.kb.store import Store
+
+    store = Store.open(db)
+    try:
+        report = replay(store.dataset().evidence).to_dict()
+    finally:
+        store.close()
+    if as_json:
+        _print_json(report)
+        return
+    table = Table(title="replay of in vitro evidence items")
+    for col in ("id", "delivery", "endpoint", "dose", "observed", "predicted", "inhibition %"):
+        table.add_column(col)
+    for item in report["items"]:
+        top = item["doses"][-1]
+        dose = ", ".join(
+            f"{k}={v:g}" for k, v in top.items() if k in ("msc_per_cancer", "cm_percent", "ev_ug_per_ml")
+        )
+        mark = "" if item["agree"] else " ✗"
+        table.add_row(
+            item["id"],
+            item["delivery"],
+            item["endpoint"],
+            dose + (" (default)" if item["defaults_used"] else ""),
+            item["observed"],
+            item["predicted"] + mark,
+            f"{top['inhibition_percent']:.1f}",
+        )
+    console.print(table)
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    console.print(
+        f"accuracy {pct(report['accuracy'])} on {report['n_scored']} items "
+        f"from {report['n_studies']} studies; "
+        f"majority baseline ('{report['baseline_majority']}') {pct(report['baseline_accuracy'])}; "
+        f"modelled endpoints only {pct(report['accuracy_modelled_endpoints'])}"
+    )
+    console.print(f"leave-one-study-out: {pct(report['loo_accuracy'])}. {report['loo_note']}")
