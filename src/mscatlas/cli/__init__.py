@@ -15,6 +15,7 @@ from mscatlas import __version__
 from mscatlas.cli.meta import meta
 from mscatlas.cli.sim import sim_app
 from mscatlas.cli.synthesis import predict, synthesize
+from mscatlas.cli.trials import trials_app
 from mscatlas.kb.dose import DoseParseError, parse_dose
 from mscatlas.kb.enums import Delivery, Direction, Endpoint, MscSource, Setting
 from mscatlas.kb.export import export_text
@@ -276,6 +277,7 @@ app.command("synthesize")(synthesize)
 app.command("predict")(predict)
 app.command("meta")(meta)
 app.add_typer(sim_app, name="sim")
+app.add_typer(trials_app, name="trials")
 
 
 def _version_callback(value: bool) -> None:
