@@ -5,6 +5,11 @@ case). A group is pooled once it holds at least ``MIN_OUTCOMES`` outcomes with t
 variance needs: group summaries as the log ratio of means (ROM, the usual scale for tumour
 volume in animal studies; SMD when a mean is not positive), counts as log odds ratios.
 Reported effects without a variance are listed but never pooled.
+
+Dependence: when one study contributes several outcomes to a group (several arms against one
+control), they are pooled as separate rows and the control is counted more than once; the
+report states how many studies a pooled group spans so a reader can judge it. A multilevel
+model is not fitted here because no group yet holds more than one study's outcomes.
 """
 
 from __future__ import annotations
