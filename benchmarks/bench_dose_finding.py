@@ -9,9 +9,9 @@ measurement, not a test: compare runs made side by side on one machine.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
+
+from _timing import median_seconds
 
 from mscatlas.trials import (
     CrmModel,
@@ -23,15 +23,6 @@ from mscatlas.trials import (
 
 TRUE_TOX = [0.05, 0.15, 0.30, 0.45, 0.60]
 SKELETON = (0.06, 0.14, 0.25, 0.38, 0.52)
-
-
-def median_time(step: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -50,9 +41,9 @@ def main() -> None:
     }
     print(f"{sims} trials, 5 doses, 10 cohorts of 3 (3+3: its own cohorts), median of {args.repeat}")
     for name, step in cases.items():
-        seconds = median_time(step, args.repeat)
+        seconds = median_seconds(step, args.repeat)
         print(f"{name:<16} {seconds:8.3f} s   {sims / seconds:12,.0f} trials/s")
-    exact = median_time(lambda: three_plus_three_exact(TRUE_TOX), args.repeat)
+    exact = median_seconds(lambda: three_plus_three_exact(TRUE_TOX), args.repeat)
     print(f"{'3+3 (exact)':<16} {exact * 1e3:8.3f} ms  (one enumeration, no simulation)")
 
 

@@ -8,27 +8,17 @@ are measurements, not tests: compare runs made side by side on one machine.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
+
+from _timing import median_seconds
 
 from mscatlas.kb.export import export_text
 from mscatlas.kb.records import validate_paths
 from mscatlas.kb.shipped import shipped_dataset, shipped_files
 from mscatlas.kb.store import Store
 from mscatlas.report import build_report
-
-
-def timed(step: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -48,13 +38,13 @@ def main() -> None:
     store.load(dataset)
 
     results = {
-        "validate shipped files": timed(lambda: validate_paths(shipped_files()), repeat),
-        "load into a new SQLite store": timed(seed, repeat),
-        "reload unchanged (idempotent)": timed(lambda: store.load(dataset), repeat),
-        "read whole store": timed(store.dataset, repeat),
-        "export JSON": timed(lambda: export_text(dataset, "json"), repeat),
-        "export CSV": timed(lambda: export_text(dataset, "csv"), repeat),
-        "build HTML report": timed(lambda: build_report(dataset, tmp / "report"), repeat),
+        "validate shipped files": median_seconds(lambda: validate_paths(shipped_files()), repeat),
+        "load into a new SQLite store": median_seconds(seed, repeat),
+        "reload unchanged (idempotent)": median_seconds(lambda: store.load(dataset), repeat),
+        "read whole store": median_seconds(store.dataset, repeat),
+        "export JSON": median_seconds(lambda: export_text(dataset, "json"), repeat),
+        "export CSV": median_seconds(lambda: export_text(dataset, "csv"), repeat),
+        "build HTML report": median_seconds(lambda: build_report(dataset, tmp / "report"), repeat),
     }
     # Memory in a separate pass: tracing slows the timed steps several-fold.
     tracemalloc.start()
