@@ -78,6 +78,27 @@ _XENO_KEYS = {
     "msc_half_life",
     "growth_rate_cv",
 }
+_ABM_KEYS = {
+    "domain_size",
+    "voxel_size",
+    "tissue_thickness",
+    "time_step",
+    "cxcl12_secretion",
+    "cxcl12_diffusivity",
+    "cxcl12_decay",
+    "paracrine_diffusivity",
+    "max_cell_density",
+    "crowding_radius",
+    "initial_fill",
+    "cancer_motility",
+    "daughter_offset",
+    "msc_motility",
+    "msc_speed_max",
+    "chemotaxis_gradient_half",
+    "tumour_density_threshold",
+    "default_cancer_cells",
+    "default_mscs",
+}
 _PAYLOADS = ("trail", "ifn_beta", "oncolytic_virus")
 _ENGINEERING_KEYS = {"inhibitory_secretion_scale", "stimulatory_secretion_scale", "secretion"}
 
@@ -130,6 +151,7 @@ class ParameterTable(BaseModel):
     engineering: dict[str, Group]
     protocol: Group
     xenograft: Group
+    abm: Group
 
     @model_validator(mode="after")
     def _complete(self) -> ParameterTable:
@@ -164,6 +186,7 @@ class ParameterTable(BaseModel):
                 raise ValueError(f"engineering.{payload}: needs a secretion rate")
         _check_keys("protocol", self.protocol, _PROTOCOL_KEYS)
         _check_keys("xenograft", self.xenograft, _XENO_KEYS)
+        _check_keys("abm", self.abm, _ABM_KEYS)
         return self
 
     def value(self, *path: str) -> float:
