@@ -16,6 +16,8 @@ from mscatlas.cli.meta import meta
 from mscatlas.cli.sim import sim_app
 from mscatlas.cli.synthesis import predict, synthesize
 from mscatlas.cli.trials import trials_app
+from mscatlas.cli.trials_registry import import_trials, landscape, sync
+from mscatlas.cli.web import release, serve
 from mscatlas.kb.dose import DoseParseError, parse_dose
 from mscatlas.kb.enums import Delivery, Direction, Endpoint, MscSource, Setting
 from mscatlas.kb.export import export_text
@@ -277,7 +279,12 @@ app.command("synthesize")(synthesize)
 app.command("predict")(predict)
 app.command("meta")(meta)
 app.add_typer(sim_app, name="sim")
+trials_app.command("import")(import_trials)
+trials_app.command("sync")(sync)
+trials_app.command("landscape")(landscape)
 app.add_typer(trials_app, name="trials")
+app.command("serve")(serve)
+app.command("release")(release)
 
 
 def _version_callback(value: bool) -> None:

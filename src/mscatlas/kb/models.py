@@ -7,16 +7,19 @@ typo is caught at validation time with the nearest known terms suggested.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     computed_field,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -50,6 +53,9 @@ __all__ = [
     "Provenance",
     "QuantitativeOutcome",
     "Study",
+    "TrialArm",
+    "TrialDate",
+    "TrialIntervention",
 ]
 
 SCHEMA_VERSION = 1
@@ -346,6 +352,64 @@ class EvidenceItem(_Strict):
         return self
 
 
+RegistryType = Literal["ACTUAL", "ESTIMATED"]
+TRIAL_DATE_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
+
+
+class TrialDate(_Strict):
+    """A registry date as the registry states it: year, month or day precision, and whether it
+    is ACTUAL or ESTIMATED when that is known.
+
+    Schema 1 stored dates as plain strings ("2016-08"); such a string is read as a date of
+    unknown type, and a date of unknown type is written back as that plain string, so curated
+    records keep their shape and content hash.
+    """
+
+    date: Annotated[str, StringConstraints(pattern=TRIAL_DATE_PATTERN)]
+    type: RegistryType | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_plain_string(cls, data: object) -> object:
+        return {"date": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _real_day(self) -> TrialDate:
+        if self.precision == "day":
+            dt.date.fromisoformat(self.date)  # 2019-02-30 raises ValueError
+        return self
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> str | dict[str, Any]:
+        return self.date if self.type is None else handler(self)
+
+    @property
+    def precision(self) -> Literal["year", "month", "day"]:
+        return ("year", "month", "day")[self.date.count("-")]
+
+    @property
+    def year(self) -> int:
+        return int(self.date[:4])
+
+
+class TrialArm(_Strict):
+    """An arm (group) of a registered trial, as the registry names it."""
+
+    label: Text
+    type: str | None = Field(default=None, description="registry enum, e.g. EXPERIMENTAL")
+    description: str | None = None
+    intervention_names: list[Text] = Field(default_factory=list)
+
+
+class TrialIntervention(_Strict):
+    """An intervention of a registered trial."""
+
+    type: str | None = Field(default=None, description="registry enum, e.g. BIOLOGICAL, DRUG")
+    name: Text
+    description: str | None = None
+    other_names: list[Text] = Field(default_factory=list)
+
+
 class ClinicalTrial(_Strict):
     """A registered trial of an MSC product in cancer or its treatment's side effects."""
 
@@ -362,10 +426,21 @@ class ClinicalTrial(_Strict):
     conditions: list[Text] = Field(default_factory=list)
     purpose: TrialPurpose
     phases: list[Phase] = Field(min_length=1)
-    status: str | None = None
+    status: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z_]*$")] | None = Field(
+        default=None, description="overall status, ClinicalTrials.gov API v2 enum (e.g. COMPLETED)"
+    )
     enrollment: Annotated[int, Field(ge=0)] | None = None
-    start_date: str | None = None
-    completion_date: str | None = None
+    enrollment_type: RegistryType | None = None
+    start_date: TrialDate | None = None
+    primary_completion_date: TrialDate | None = None
+    completion_date: TrialDate | None = None
+    sponsor: str | None = Field(default=None, description="lead sponsor")
+    arms: list[TrialArm] | None = None
+    interventions: list[TrialIntervention] | None = None
+    pmids: list[Annotated[str, StringConstraints(pattern=r"^\d{1,9}$")]] | None = Field(
+        default=None, description="PubMed ids the registry links to the trial"
+    )
+    has_results: bool | None = Field(default=None, description="results posted on the registry")
     provenance: Provenance
     flags: list[Flag] = Field(default_factory=list)
     notes: str | None = None

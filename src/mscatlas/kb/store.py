@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,11 +44,35 @@ from sqlalchemy.orm import (
 
 from mscatlas.kb.models import SCHEMA_VERSION, ClinicalTrial, Dataset, EvidenceItem, Study
 
-__all__ = ["DEFAULT_DB_ENV", "EvidenceFilter", "LoadResult", "Store", "default_database_url"]
+__all__ = [
+    "API_OWNED_TRIAL_FIELDS",
+    "DEFAULT_DB_ENV",
+    "EvidenceFilter",
+    "LoadResult",
+    "Store",
+    "TrialMergeResult",
+    "default_database_url",
+]
 
 DEFAULT_DB_ENV = "MSCATLAS_DATABASE_URL"
 UNSEEDED = "unseeded"  # meta value of a store created empty on purpose
 DERIVED_FIELDS = {"engineered", "ontology"}  # recomputed on reading, never stored
+# Trial fields the registry owns: a registry merge updates them. Every other field (title,
+# treatment, purpose, MSC source, engineering, phases, conditions, cancer type, provenance,
+# flags, notes, ...) is the curator's and a merge never overwrites it on a stored trial.
+API_OWNED_TRIAL_FIELDS = (
+    "status",
+    "enrollment",
+    "enrollment_type",
+    "start_date",
+    "primary_completion_date",
+    "completion_date",
+    "sponsor",
+    "arms",
+    "interventions",
+    "pmids",
+    "has_results",
+)
 
 
 class Base(DeclarativeBase):
@@ -143,6 +167,24 @@ class LoadResult:
     @property
     def changed(self) -> int:
         return self.added + self.updated
+
+
+@dataclass(frozen=True)
+class TrialMergeResult:
+    """What a registry merge did: trials added, trials updated (with the fields that changed)."""
+
+    added: list[str]
+    updated: dict[str, list[str]]
+    unchanged: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "added": len(self.added),
+            "updated": len(self.updated),
+            "unchanged": len(self.unchanged),
+            "added_ids": self.added,
+            "changes": self.updated,
+        }
 
 
 @dataclass(frozen=True)
@@ -250,6 +292,57 @@ class Store:
             for key, value in {"schema_version": str(SCHEMA_VERSION), **(meta or {})}.items():
                 session.merge(MetaRow(key=key, value=value))
         return LoadResult(added, updated, unchanged)
+
+    def merge_trials(
+        self,
+        trials: Sequence[ClinicalTrial],
+        *,
+        source: str,
+        changed_by: str = "mscatlas-trials",
+    ) -> TrialMergeResult:
+        """Merge registry records into the stored trials in one transaction (all or nothing).
+
+        A trial not yet stored is added whole. For a stored trial only the registry-owned
+        fields (``API_OWNED_TRIAL_FIELDS``) take the registry's value, and only where the
+        registry states one: a value the registry leaves out keeps the stored value. Curated
+        fields are never overwritten. Every change is a new version with the previous one kept
+        as a revision whose reason names ``source`` and the fields that changed.
+        """
+        seen: set[str] = set()
+        for trial in trials:
+            if trial.nct_id in seen:
+                raise ValueError(f"trial {trial.nct_id} appears twice in one merge")
+            seen.add(trial.nct_id)
+        added: list[str] = []
+        updated: dict[str, list[str]] = {}
+        unchanged: list[str] = []
+        now = datetime.now(UTC)
+        with self.session() as session:
+            for trial in trials:
+                row = session.get(TrialRow, trial.nct_id)
+                if row is None:
+                    merged, changed = trial, []
+                else:
+                    stored = dict(row.data)
+                    incoming = _record_json(trial)
+                    data = dict(stored)
+                    for name in API_OWNED_TRIAL_FIELDS:
+                        if name in incoming:
+                            data[name] = incoming[name]
+                    changed = [n for n in API_OWNED_TRIAL_FIELDS if stored.get(n) != data.get(n)]
+                    merged = ClinicalTrial.model_validate(data)
+                reason = f"{source}" + (f" ({', '.join(changed)})" if changed else "")
+                outcome = self._upsert(
+                    session, TrialRow, trial.nct_id, _trial_columns(merged), now, changed_by, reason
+                )
+                if outcome == "added":
+                    added.append(trial.nct_id)
+                elif outcome == "updated":
+                    updated[trial.nct_id] = changed
+                else:
+                    unchanged.append(trial.nct_id)
+            session.merge(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
+        return TrialMergeResult(added, updated, unchanged)
 
     @staticmethod
     def _upsert(

@@ -1,0 +1,71 @@
+"""`mscatlas serve` (the web interface) and `mscatlas release` (a citable data release)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from mscatlas.kb.store import Store
+
+__all__ = ["release", "serve"]
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="Database URL (default: MSCATLAS_DATABASE_URL or a SQLite file in the user data dir)."
+    ),
+]
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    db: DbOption = None,
+) -> None:
+    """Serve the web interface and the JSON API (read-only) at http://HOST:PORT/."""
+    import uvicorn
+
+    from mscatlas.web import create_app
+
+    app = create_app(Store.open(db))
+    Console(stderr=True).print(f"mscatlas at http://{host}:{port}/ (API schema: /api/openapi.json)")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def release(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the release into.")] = Path("release"),
+    created: Annotated[
+        str | None,
+        typer.Option(
+            "--created", help="Creation time to record, ISO 8601 (default: now); fixes the release's bytes."
+        ),
+    ] = None,
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """Write a versioned release of the accepted records: JSON, TSV and a manifest with SHA-256 sums."""
+    from mscatlas.web.release import write_release
+
+    when = None
+    if created is not None:
+        try:
+            when = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise typer.BadParameter(f"not an ISO 8601 time: {created!r}", param_hint="--created") from exc
+        if when.tzinfo is None:
+            raise typer.BadParameter("give a time zone, e.g. 2025-01-01T00:00:00Z", param_hint="--created")
+    manifest = write_release(Store.open(db).dataset(), out, created=when)
+    if as_json:
+        sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
+        return
+    counts = manifest["counts"]
+    Console(stderr=True).print(
+        f"wrote {manifest['release']} to {out}: {counts['studies']} studies, {counts['evidence']} evidence "
+        f"items, {counts['trials']} trials ({counts['evidence_not_released']} unaccepted items left out)"
+    )

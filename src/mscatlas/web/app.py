@@ -1,0 +1,112 @@
+"""The web application: :func:`create_app` builds it around one store, with no global state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mscatlas import __version__
+from mscatlas.kb.store import Store
+from mscatlas.web.api import api_router
+from mscatlas.web.pages import make_templates, pages_router, render
+from mscatlas.web.params import PARAM_ENUMS, FilterError
+from mscatlas.web.security import DEFAULT_MAX_BODY_BYTES, SecurityMiddleware
+
+__all__ = ["create_app"]
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path == "/api/openapi.json" or request.url.path.startswith("/api/")
+
+
+def _problems(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Each invalid parameter with its value, a message, and the allowed values when known."""
+    problems = []
+    for error in exc.errors():
+        loc = [str(part) for part in error.get("loc", ())]
+        param = loc[-1] if loc else "request"
+        value = error.get("input")
+        allowed = list(PARAM_ENUMS.get(param, [])) if error.get("type") in ("enum", "literal_error") else []
+        message = f"invalid value {value!r} for parameter '{param}': {error.get('msg', 'invalid')}"
+        if allowed:
+            message = f"unknown value {value!r} for parameter '{param}'; allowed values: " + ", ".join(
+                allowed
+            )
+        problems.append(
+            {
+                "param": param,
+                "where": loc[0] if len(loc) > 1 else None,
+                "value": value
+                if isinstance(value, str | int | float | bool) or value is None
+                else str(value),
+                "message": message,
+                "allowed": allowed,
+            }
+        )
+    return problems
+
+
+def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+    """The mscatlas web app (pages and the JSON API) over ``store``."""
+    app = FastAPI(
+        title="mscatlas",
+        version=__version__,
+        description=(
+            "MSC therapy in cancer as validated, computable records: evidence items, the studies of the "
+            "review's reference list, clinical trials, and the conflict map. Read-only."
+        ),
+        openapi_url="/api/openapi.json",
+        docs_url=None,  # the interactive docs load scripts from a CDN; /api lists the endpoints instead
+        redoc_url=None,
+    )
+    env = make_templates()
+
+    def error_response(request: Request, status: int, title: str, messages: list[str], body: Any) -> Response:
+        if _is_api(request):
+            return JSONResponse(body, status_code=status)
+        return render(
+            env, request, "error.html.j2", status_code=status, status=status, title=title, messages=messages
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = _problems(exc)
+        return error_response(
+            request, 422, "Invalid request", [p["message"] for p in problems], {"detail": problems}
+        )
+
+    @app.exception_handler(FilterError)
+    async def invalid_filter(request: Request, exc: FilterError) -> Response:
+        problem = {
+            "param": exc.param,
+            "where": "query",
+            "value": exc.value,
+            "message": exc.message,
+            "allowed": exc.allowed,
+        }
+        return error_response(request, 422, "Invalid request", [exc.message], {"detail": [problem]})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no page at {request.url.path}"
+        titles = {404: "Not found", 405: "Method not allowed"}
+        response = error_response(
+            request, exc.status_code, titles.get(exc.status_code, "Error"), [detail], {"detail": detail}
+        )
+        for key, value in (exc.headers or {}).items():
+            response.headers[key] = value
+        return response
+
+    app.include_router(api_router(store))
+    app.include_router(pages_router(store, env))
+    app.mount("/static", StaticFiles(packages=[("mscatlas.web", "static")]), name="static")
+    app.add_middleware(SecurityMiddleware, max_body_bytes=max_body_bytes)
+    app.state.store = store
+    return app

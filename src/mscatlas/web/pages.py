@@ -1,0 +1,314 @@
+"""Server-rendered pages: explorers, record pages, search, the conflict map and the API index."""
+
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from mscatlas import __version__
+from mscatlas.kb.models import FLAG_CODES, EvidenceItem, Study
+from mscatlas.kb.store import EvidenceFilter, Store
+from mscatlas.web.api import RECORD_PATHS, Level, conflict_report_for, get_evidence, get_study, get_trial
+from mscatlas.web.params import Paging, evidence_query, page_params, trial_query_dependency
+from mscatlas.web.query import (
+    EVIDENCE_FACETS,
+    TRIAL_FACETS,
+    EvidenceQuery,
+    EvidenceSort,
+    SortOrder,
+    TrialQuery,
+    TrialSort,
+    date_text,
+    evidence_facets,
+    filter_trials,
+    run_evidence_query,
+    search_records,
+    sort_evidence,
+    sort_trials,
+    study_citation,
+    trial_facets,
+)
+
+__all__ = ["make_templates", "pages_router", "render"]
+
+Renderer = Callable[..., HTMLResponse]
+
+
+def query_url(path: str, params: dict[str, Any], **changes: Any) -> str:
+    """``path`` with the query string of ``params`` updated by ``changes`` (None removes a key)."""
+    merged = {**params, **changes}
+    pairs = [(k, str(v)) for k, v in merged.items() if v is not None and v != ""]
+    return path + ("?" + urlencode(pairs) if pairs else "")
+
+
+def label(value: Any) -> str:
+    """An enum value or field name for people: underscores become spaces."""
+    text = value.value if hasattr(value, "value") else str(value)
+    return text.replace("_", " ")
+
+
+FACET_TITLES = {
+    "msc_source": "MSC source",
+    "curation_status": "curation status",
+    "cancer_class": "cancer class",
+    "results_posted": "results posted",
+}
+
+
+def shown(value: Any) -> str:
+    """A moderator or field value for people: None is 'not stated', booleans are yes/no."""
+    if value is None:
+        return "not stated"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return label(value)
+
+
+def make_templates() -> Environment:
+    env = Environment(
+        loader=PackageLoader("mscatlas.web", "templates"),
+        autoescape=True,  # every page is HTML: every value is escaped unless marked safe
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        query_url=query_url,
+        version=__version__,
+        flag_meaning=FLAG_CODES,
+        record_paths=RECORD_PATHS,
+    )
+    env.filters["label"] = label
+    env.filters["shown"] = shown
+    env.filters["trial_date"] = lambda value: date_text(value) or "not recorded"
+    env.filters["facet_title"] = lambda name: FACET_TITLES.get(name, label(name))
+    return env
+
+
+def render(
+    env: Environment, request: Request, name: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    html = env.get_template(name).render(request_path=request.url.path, **context)
+    return HTMLResponse(html, status_code=status_code)
+
+
+def _sort_links(
+    path: str, params: dict[str, Any], columns: list[str], sort: str, order: SortOrder
+) -> dict[str, str]:
+    """For each column, the URL that sorts by it (toggling the order on the current column)."""
+    links = {}
+    for column in columns:
+        next_order = "desc" if column == sort and order is SortOrder.asc else "asc"
+        links[column] = query_url(path, params, sort=column, order=next_order, offset=None)
+    return links
+
+
+def _pager(path: str, params: dict[str, Any], paging: Paging, total: int) -> dict[str, Any]:
+    prev_offset = max(paging.offset - paging.limit, 0) if paging.offset > 0 else None
+    next_offset = paging.offset + paging.limit if paging.offset + paging.limit < total else None
+    return {
+        "first": paging.offset + 1 if total else 0,
+        "last": min(paging.offset + paging.limit, total),
+        "total": total,
+        "prev": query_url(path, params, offset=prev_offset or None) if prev_offset is not None else None,
+        "next": query_url(path, params, offset=next_offset) if next_offset is not None else None,
+    }
+
+
+def pages_router(store: Store, env: Environment) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/", response_class=HTMLResponse)
+    def home(request: Request) -> HTMLResponse:
+        dataset = store.dataset()
+        return render(
+            env,
+            request,
+            "home.html.j2",
+            counts=store.counts(),
+            n_flagged=sum(1 for e in dataset.evidence if e.flags),
+            n_submitted=sum(1 for e in dataset.evidence if e.curation_status.value == "submitted"),
+        )
+
+    @router.get("/evidence", response_class=HTMLResponse)
+    def evidence_explorer(
+        request: Request,
+        query: Annotated[EvidenceQuery, Depends(evidence_query)],
+        paging: Annotated[Paging, Depends(page_params(100))],
+        sort: Annotated[EvidenceSort, Query()] = EvidenceSort.id,
+        order: Annotated[SortOrder, Query()] = SortOrder.asc,
+    ) -> HTMLResponse:
+        results, everything = run_evidence_query(store, query)
+        results = sort_evidence(results, sort, order)
+        params: dict[str, Any] = {**query.active()}
+        if sort is not EvidenceSort.id or order is not SortOrder.asc:
+            params.update(sort=sort.value, order=order.value)
+        if paging.limit != 100:
+            params["limit"] = paging.limit
+        filter_params = {k: v for k, v in params.items() if k not in ("limit",)}
+        return render(
+            env,
+            request,
+            "evidence_list.html.j2",
+            query=query,
+            active=query.active(),
+            params=params,
+            items=paging.slice(results),
+            total=len(results),
+            n_all=len(everything),
+            facets=evidence_facets(everything, query),
+            facet_names=EVIDENCE_FACETS,
+            sort=sort.value,
+            order=order.value,
+            sort_links=_sort_links(
+                "/evidence", filter_params, [c.value for c in EvidenceSort], sort.value, order
+            ),
+            pager=_pager("/evidence", params, paging, len(results)),
+        )
+
+    @router.get("/evidence/{record_id}", response_class=HTMLResponse)
+    def evidence_page(request: Request, record_id: str) -> HTMLResponse:
+        item = get_evidence(store, record_id)
+        study = store.get(item.study)
+        return render(
+            env,
+            request,
+            "evidence.html.j2",
+            item=item,
+            data=item.model_dump(mode="json"),
+            dose_numbers=dose_numbers(item),
+            study=study if isinstance(study, Study) else None,
+            citation=study_citation(study) if isinstance(study, Study) else None,
+            revisions=store.revisions(item.id),
+        )
+
+    @router.get("/studies", response_class=HTMLResponse)
+    def study_list(request: Request) -> HTMLResponse:
+        dataset = store.dataset()
+        counts: dict[str, int] = {}
+        for item in dataset.evidence:
+            counts[item.study] = counts.get(item.study, 0) + 1
+        return render(
+            env,
+            request,
+            "study_list.html.j2",
+            studies=dataset.studies,
+            counts=counts,
+            citation=study_citation,
+        )
+
+    @router.get("/studies/{record_id}", response_class=HTMLResponse)
+    def study_page(request: Request, record_id: str) -> HTMLResponse:
+        study = get_study(store, record_id)
+        return render(
+            env,
+            request,
+            "study.html.j2",
+            study=study,
+            data=study.model_dump(mode="json"),
+            citation=study_citation(study),
+            items=store.query_evidence(EvidenceFilter(study=study.id)),
+            revisions=store.revisions(study.id),
+        )
+
+    @router.get("/trials", response_class=HTMLResponse)
+    def trial_explorer(
+        request: Request,
+        query: Annotated[TrialQuery, Depends(trial_query_dependency(store))],
+        sort: Annotated[TrialSort, Query()] = TrialSort.nct_id,
+        order: Annotated[SortOrder, Query()] = SortOrder.asc,
+    ) -> HTMLResponse:
+        trials = store.dataset().trials
+        results = sort_trials(filter_trials(trials, query), sort, order)
+        params: dict[str, Any] = {**query.active()}
+        if sort is not TrialSort.nct_id or order is not SortOrder.asc:
+            params.update(sort=sort.value, order=order.value)
+        return render(
+            env,
+            request,
+            "trial_list.html.j2",
+            query=query,
+            active=query.active(),
+            params=params,
+            trials=results,
+            n_all=len(trials),
+            facets=trial_facets(trials, query),
+            facet_names=TRIAL_FACETS,
+            sort=sort.value,
+            order=order.value,
+            sort_links=_sort_links("/trials", params, [c.value for c in TrialSort], sort.value, order),
+        )
+
+    @router.get("/trials/{nct_id}", response_class=HTMLResponse)
+    def trial_page(request: Request, nct_id: str) -> HTMLResponse:
+        trial = get_trial(store, nct_id)
+        return render(
+            env,
+            request,
+            "trial.html.j2",
+            trial=trial,
+            data=trial.model_dump(mode="json"),
+            revisions=store.revisions(trial.nct_id),
+        )
+
+    @router.get("/search", response_class=HTMLResponse)
+    def search_page(
+        request: Request,
+        q: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> HTMLResponse:
+        dataset = store.dataset()
+        hits = search_records(dataset.evidence, dataset.studies, dataset.trials, q)
+        return render(env, request, "search.html.j2", q=q or "", hits=hits)
+
+    @router.get("/conflicts", response_class=HTMLResponse)
+    def conflict_page(request: Request, level: Annotated[Level, Query()] = "type") -> HTMLResponse:
+        report = conflict_report_for(store, level)
+        summaries = {e.id: e.provenance.summary for e in store.query_evidence()}
+        return render(env, request, "conflicts.html.j2", report=report, summaries=summaries)
+
+    @router.get("/api", response_class=HTMLResponse)
+    def api_index(request: Request) -> HTMLResponse:
+        schema = request.app.openapi()
+        endpoints = []
+        for path, methods in schema["paths"].items():
+            for method, op in methods.items():
+                endpoints.append(
+                    {
+                        "method": method.upper(),
+                        "path": path,
+                        "summary": op.get("summary", ""),
+                        "parameters": [
+                            {
+                                "name": p["name"],
+                                "where": p["in"],
+                                "description": p.get("description", ""),
+                                "allowed": _allowed(p.get("schema", {}), schema),
+                            }
+                            for p in op.get("parameters", [])
+                        ],
+                    }
+                )
+        return render(env, request, "api.html.j2", endpoints=endpoints)
+
+    return router
+
+
+def _allowed(param_schema: dict[str, Any], schema: dict[str, Any]) -> list[str]:
+    """Enum values of a parameter, following $ref and anyOf in the OpenAPI schema."""
+    options = param_schema.get("anyOf", [param_schema])
+    values: list[str] = []
+    for option in options:
+        if "$ref" in option:
+            option = schema["components"]["schemas"][option["$ref"].rsplit("/", 1)[-1]]
+        values += [str(v) for v in option.get("enum", [])]
+    return values
+
+
+def dose_numbers(item: EvidenceItem) -> dict[str, Any]:
+    """The structured dose fields that hold a value."""
+    return {
+        k: v for k, v in item.dose.model_dump(mode="json").items() if v not in (None, [], "") and k != "text"
+    }
