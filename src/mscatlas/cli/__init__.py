@@ -14,6 +14,7 @@ from rich.table import Table
 from mscatlas import __version__
 from mscatlas.cli.meta import meta
 from mscatlas.cli.sim import sim_app
+from mscatlas.cli.sim_sweep import sweep
 from mscatlas.cli.synthesis import predict, synthesize
 from mscatlas.cli.trials import trials_app
 from mscatlas.cli.trials_registry import import_trials, landscape, sync
@@ -278,6 +279,7 @@ def dose_cmd(
 app.command("synthesize")(synthesize)
 app.command("predict")(predict)
 app.command("meta")(meta)
+sim_app.command("sweep")(sweep)
 app.add_typer(sim_app, name="sim")
 trials_app.command("import")(import_trials)
 trials_app.command("sync")(sync)

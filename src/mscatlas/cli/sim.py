@@ -353,7 +353,7 @@ def replay_cmd(
 
     store = Store.open(db)
     try:
-        report = replay(store.dataset().evidence).to_dict()
+        report = replay(store.dataset().evidence, calibrate=True).to_dict()
     finally:
         store.close()
     if as_json:

@@ -18,6 +18,8 @@ from mscatlas.report.figures import (
     forest_svg,
     harvest_plot_svg,
 )
+from mscatlas.report.sim_section import sim_section_context
+from mscatlas.report.trials_section import trials_section_context
 from mscatlas.stats.conflict import conflicts, harvest
 from mscatlas.stats.harmonize import dose_coverage, harmonize
 from mscatlas.stats.meta_plots import forest_plot
@@ -57,10 +59,13 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
         "evidence_map": evidence_map_svg(items) if items else "",
         "table1": sorted(by_source.items(), key=lambda kv: (-len(kv[1]), kv[0])),
         "trials": dataset.trials,
+        "trials_landscape": trials_section_context(dataset.trials),  # registry landscape (trials_section.py)
         "flagged": [e for e in items if e.flags],
         "flagged_studies": [s for s in dataset.studies if s.flags],
         "studies": {s.id: s for s in dataset.studies},
         **_synthesis_context(dataset),
+        # ---- in silico section (mscatlas.report.sim_section) ----
+        "in_silico": sim_section_context(dataset),
     }
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -21,6 +21,9 @@ from mscatlas.kb.enums import CancerClass
 from mscatlas.sim.build import Product, cell_params, product
 from mscatlas.sim.model import STATE, Array, CellParams, initial_state, rhs
 from mscatlas.sim.parameters import SIGNALS, ParameterTable, load_parameters
+
+if TYPE_CHECKING:
+    from mscatlas.sim.calibrate import Calibration
 
 __all__ = ["SOLVER", "Conditioning", "Outcome", "Protocol", "call_direction", "run", "simulate"]
 
@@ -168,12 +171,22 @@ def run(
     payloads: Iterable[str] = (),
     table: ParameterTable | None = None,
     points_per_hour: float = 1.0,
+    calibration: Calibration | None = None,
 ) -> Outcome:
-    """Simulate ``proto`` for an MSC source on a cancer class, with its control arm."""
+    """Simulate ``proto`` for an MSC source on a cancer class, with its control arm.
+
+    ``calibration`` multiplies the source's secretion, contact and vesicle scales and the class's
+    sensitivities by fitted factors (:mod:`mscatlas.sim.calibrate`); ``None`` runs the parameter
+    file's values unchanged.
+    """
     t = table or load_parameters()
     prod = product(msc_source, engineering, payloads, t)
     cls_ = CancerClass(cancer_class)
+    if calibration is not None:
+        prod = calibration.adjust_product(prod)
     p = cell_params(prod, cls_, contact=proto.delivery == "direct_coculture", table=t)
+    if calibration is not None:
+        p = calibration.adjust_params(p, cls_.value)
     cancer = proto.cancer_cells or t.cancer[cls_]["seed_cells"].value
     n = max(2, math.ceil(proto.hours * points_per_hour) + 1)
     times = np.linspace(0.0, proto.hours, n)

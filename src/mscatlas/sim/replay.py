@@ -21,12 +21,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mscatlas.kb.enums import CurationStatus, Setting
 from mscatlas.kb.models import EvidenceItem
 from mscatlas.sim.parameters import ParameterTable, load_parameters
 from mscatlas.sim.protocol import Conditioning, Outcome, Protocol, call_direction, run
+
+if TYPE_CHECKING:
+    from mscatlas.sim.calibrate import Calibration
 
 __all__ = ["MODELLED_ENDPOINTS", "ProtocolRun", "ReplayReport", "replay", "run_protocol"]
 
@@ -126,8 +129,22 @@ def _doses(
     return [{"ev_ug_per_ml": a} for a in sorted(set(amounts))]
 
 
-def run_protocol(item: EvidenceItem, table: ParameterTable | None = None) -> ProtocolRun:
-    """Simulate the in vitro protocol of ``item`` and predict the direction of its effect."""
+@dataclass(frozen=True)
+class ItemSetup:
+    """What an item's protocol is, before any simulation: one :class:`Protocol` per tested dose."""
+
+    protocols: tuple[Protocol, ...]  # lowest dose first; the prediction is read at the last one
+    dose_kwargs: tuple[dict[str, Any], ...]
+    hours: float
+    msc_source: str
+    cancer_class: str
+    engineering: tuple[tuple[str, str], ...]
+    defaults_used: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def item_setup(item: EvidenceItem, table: ParameterTable | None = None) -> ItemSetup:
+    """The protocols of ``item`` (its doses, hours, conditioning), with the defaults filled in."""
     t = table or load_parameters()
     if item.setting is not Setting.in_vitro:
         raise ValueError(f"{item.id} is an in vivo item; run_protocol replays in vitro protocols")
@@ -153,19 +170,51 @@ def run_protocol(item: EvidenceItem, table: ParameterTable | None = None) -> Pro
             t.value("protocol", "conditioning_hours"),
         )
     cancer_cells = item.dose.cancer_cells_per_well[0] if item.dose.cancer_cells_per_well else None
-    engineering = [(e.kind, e.detail) for e in item.engineering]
-    per_dose: list[dict[str, Any]] = []
-    outcome: Outcome | None = None
-    predicted = "no_effect"
-    for kwargs in dose_kwargs:
-        proto = Protocol(
+    protocols = tuple(
+        Protocol(
             item.delivery.value,  # type: ignore[arg-type]
             hours,
             conditioning=conditioning,
             cancer_cells=cancer_cells,
             **kwargs,
         )
-        outcome = run(proto, item.msc_source[0].value, item.cancer_class, engineering=engineering, table=t)
+        for kwargs in dose_kwargs
+    )
+    return ItemSetup(
+        protocols=protocols,
+        dose_kwargs=tuple(dose_kwargs),
+        hours=hours,
+        msc_source=item.msc_source[0].value,
+        cancer_class=item.cancer_class.value,
+        engineering=tuple((e.kind, e.detail) for e in item.engineering),
+        defaults_used=tuple(dict.fromkeys(defaults)),
+        notes=tuple(notes),
+    )
+
+
+def run_protocol(
+    item: EvidenceItem, table: ParameterTable | None = None, calibration: Calibration | None = None
+) -> ProtocolRun:
+    """Simulate the in vitro protocol of ``item`` and predict the direction of its effect.
+
+    ``calibration`` (see :mod:`mscatlas.sim.calibrate`) applies fitted per-source and per-class
+    factors; ``None`` runs the values of the parameter file as they are.
+    """
+    t = table or load_parameters()
+    setup = item_setup(item, t)
+    notes = list(setup.notes)
+    per_dose: list[dict[str, Any]] = []
+    outcome: Outcome | None = None
+    predicted = "no_effect"
+    for kwargs, proto in zip(setup.dose_kwargs, setup.protocols, strict=True):
+        outcome = run(
+            proto,
+            setup.msc_source,
+            setup.cancer_class,
+            engineering=setup.engineering,
+            table=t,
+            calibration=calibration,
+        )
         predicted = call_direction(outcome, item.endpoint.value, t)
         per_dose.append({**kwargs, **outcome.final(), "predicted": predicted})
     assert outcome is not None
@@ -178,8 +227,8 @@ def run_protocol(item: EvidenceItem, table: ParameterTable | None = None) -> Pro
         observed=item.direction.value,
         predicted=predicted,
         doses=tuple(per_dose),
-        hours=hours,
-        defaults_used=tuple(dict.fromkeys(defaults)),
+        hours=setup.hours,
+        defaults_used=setup.defaults_used,
         notes=tuple(notes),
         outcome=outcome,
     )
@@ -193,6 +242,7 @@ def _accuracy(runs: Sequence[ProtocolRun]) -> float | None:
 class ReplayReport:
     runs: tuple[ProtocolRun, ...]
     skipped: tuple[dict[str, str], ...]
+    validation: dict[str, Any] | None = None  # set when the parameters were calibrated
 
     @property
     def scored(self) -> list[ProtocolRun]:
@@ -230,7 +280,7 @@ class ReplayReport:
         scored = self.scored
         modelled = [r for r in scored if r.endpoint_modelled]
         confusion = Counter(f"{r.observed}->{r.predicted}" for r in scored)
-        return {
+        out: dict[str, Any] = {
             "items": [r.to_dict() for r in self.runs],
             "n_items": len(self.runs),
             "n_scored": len(scored),
@@ -253,13 +303,44 @@ class ReplayReport:
             "confusion": dict(sorted(confusion.items())),
             "skipped": list(self.skipped),
         }
+        if self.validation is not None:
+            loo = self.validation["loo_predicted"]
+            for row in out["items"]:
+                if row["id"] in loo:
+                    row["loo_predicted"] = loo[row["id"]]
+            out.update({k: v for k, v in self.validation.items() if k != "loo_predicted"})
+            out["baseline_in_sample_accuracy"] = self.baseline_accuracy
+            out["baseline_accuracy"] = self.baseline_loo_accuracy
+        return out
 
 
-def replay(items: Iterable[EvidenceItem], table: ParameterTable | None = None) -> ReplayReport:
-    """Run :func:`run_protocol` for every accepted in vitro item (others are skipped and listed)."""
+def replay(
+    items: Iterable[EvidenceItem],
+    table: ParameterTable | None = None,
+    *,
+    calibrate: bool = False,
+    seed: int = 0,
+    n_starts: int = 6,
+    scheduler: str = "threads",
+    workers: int | None = None,
+    progress: bool = False,
+    _prepared: tuple[Any, Any, Any] | None = None,
+) -> ReplayReport:
+    """Run :func:`run_protocol` for every accepted in vitro item (others are skipped and listed).
+
+    ``calibrate=False`` uses the parameter file as it is. ``calibrate=True`` fits the shared
+    per-source and per-class factors on these items (:mod:`mscatlas.sim.calibrate`), predicts
+    every item with that fit (``accuracy``, in sample), and then, for each study, refits without
+    the study and predicts its items (``loo_accuracy``: genuine leave-one-study-out). Beside it:
+    the majority class of the training folds (``baseline_accuracy``) and the statistical moderator
+    model's leave-one-study-out accuracy on the same items (``moderator_loo_accuracy``; that model
+    predicts inhibits / does not inhibit, so compare it with ``loo_accuracy_binary``).
+    """
     t = table or load_parameters()
+    items = list(items)
     runs: list[ProtocolRun] = []
     skipped: list[dict[str, str]] = []
+    chosen: list[EvidenceItem] = []
     for item in items:
         if item.setting is not Setting.in_vitro or item.curation_status is not CurationStatus.accepted:
             continue
@@ -268,5 +349,97 @@ def replay(items: Iterable[EvidenceItem], table: ParameterTable | None = None) -
                 {"id": item.id, "reason": f"delivery '{item.delivery.value}' has no in vitro model"}
             )
             continue
-        runs.append(run_protocol(item, t))
-    return ReplayReport(tuple(runs), tuple(skipped))
+        chosen.append(item)
+    if not calibrate:
+        runs = [run_protocol(item, t) for item in chosen]
+        return ReplayReport(tuple(runs), tuple(skipped))
+    return _calibrated_replay(chosen, skipped, t, seed, n_starts, scheduler, workers, progress, _prepared)
+
+
+def _calibrated_replay(
+    chosen: list[EvidenceItem],
+    skipped: list[dict[str, str]],
+    t: ParameterTable,
+    seed: int,
+    n_starts: int,
+    scheduler: str,
+    workers: int | None,
+    progress: bool,
+    prepared: tuple[Any, Any, Any] | None,
+) -> ReplayReport:
+    from mscatlas.sim import calibrate as cal_mod
+    from mscatlas.stats.harmonize import harmonize
+    from mscatlas.stats.moderators import leave_one_study_out as moderator_loso
+
+    if prepared is None:
+        targets = cal_mod.targets_from_items(chosen, t)
+        surfaces = cal_mod.compute_surfaces(
+            targets, t, scheduler=scheduler, workers=workers, progress=progress
+        )
+        full = cal_mod.fit(targets, surfaces, seed=seed, n_starts=n_starts)
+    else:
+        targets, surfaces, full = prepared
+    runs = [run_protocol(item, t, calibration=full.calibration) for item in chosen]
+    folds = cal_mod.leave_one_study_out(
+        targets,
+        surfaces,
+        seed=seed,
+        n_starts=n_starts,
+        scheduler=scheduler,
+        workers=workers,
+        progress=progress,
+    )
+    by_id = {item.id: item for item in chosen}
+    loo_predicted: dict[str, str] = {}
+    for tg in targets:
+        item = by_id[tg.item_id]
+        setup = item_setup(item, t)
+        outcome = run(
+            setup.protocols[-1],
+            setup.msc_source,
+            setup.cancer_class,
+            engineering=setup.engineering,
+            table=t,
+            calibration=folds[tg.study],
+        )
+        loo_predicted[tg.item_id] = call_direction(outcome, item.endpoint.value, t)
+    scored = [r for r in runs if r.observed != "mixed"]
+    n = len(scored)
+    loo_hits = sum(loo_predicted[r.item_id] == r.observed for r in scored)
+    binary_hits = sum((loo_predicted[r.item_id] == "inhibits") == (r.observed == "inhibits") for r in scored)
+    moderator: dict[str, Any] = {}
+    scored_ids = {r.item_id for r in scored}
+    harmonized = [h for h in harmonize(chosen) if h.id in scored_ids]
+    if len({h.study for h in harmonized}) >= 3:
+        validation = moderator_loso(harmonized, seed=seed)
+        moderator = {
+            "moderator_loo_accuracy": validation.accuracy,
+            "moderator_n_items": validation.n_items,
+            "moderator_note": (
+                "Bayesian multilevel logistic moderator model (mscatlas.stats.moderators), "
+                "refitted without each study on these same items; it predicts inhibits vs not, "
+                "so compare it with loo_accuracy_binary."
+            ),
+        }
+    validation_out: dict[str, Any] = {
+        "parameters_fitted": True,
+        "loo_accuracy": loo_hits / n if n else None,
+        "loo_accuracy_binary": binary_hits / n if n else None,
+        "loo_note": (
+            f"Shared factors (per MSC source: inhibitory and stimulatory secretion, contact, vesicle "
+            f"cargo; per cancer class: sensitivity to each signal) were fitted on all items for "
+            f"'predicted' and 'accuracy', and refitted {len(folds)} times, once without each study, "
+            f"for 'loo_predicted' and 'loo_accuracy'. baseline_accuracy is the majority direction of "
+            f"the training folds."
+        ),
+        "loo_predicted": loo_predicted,
+        "n_folds": len(folds),
+        "calibration": {
+            "seed": seed,
+            "n_starts": n_starts,
+            "objective": full.objective,
+            "log_factors": full.theta,
+        },
+        **moderator,
+    }
+    return ReplayReport(tuple(runs), tuple(skipped), validation_out)
