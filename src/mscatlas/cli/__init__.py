@@ -18,6 +18,7 @@ from mscatlas.cli.sim_sweep import sweep
 from mscatlas.cli.synthesis import predict, synthesize
 from mscatlas.cli.trials import trials_app
 from mscatlas.cli.trials_registry import import_trials, landscape, sync
+from mscatlas.cli.users import users_app
 from mscatlas.cli.web import release, serve
 from mscatlas.kb.dose import DoseParseError, parse_dose
 from mscatlas.kb.enums import Delivery, Direction, Endpoint, MscSource, Setting
@@ -287,6 +288,7 @@ trials_app.command("landscape")(landscape)
 app.add_typer(trials_app, name="trials")
 app.command("serve")(serve)
 app.command("release")(release)
+app.add_typer(users_app, name="users")
 
 
 def _version_callback(value: bool) -> None:

@@ -28,7 +28,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
     db: DbOption = None,
 ) -> None:
-    """Serve the web interface and the JSON API (read-only) at http://HOST:PORT/."""
+    """Serve the web interface (browse and curate) and the JSON API at http://HOST:PORT/."""
     import uvicorn
 
     from mscatlas.web import create_app

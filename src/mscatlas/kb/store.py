@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+import re
+import secrets
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,16 +23,19 @@ from typing import Any
 import platformdirs
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     ForeignKey,
     Integer,
     String,
     Text,
     create_engine,
+    delete,
     event,
     func,
     inspect,
     select,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import (
@@ -47,10 +52,14 @@ from mscatlas.kb.models import SCHEMA_VERSION, ClinicalTrial, Dataset, EvidenceI
 __all__ = [
     "API_OWNED_TRIAL_FIELDS",
     "DEFAULT_DB_ENV",
+    "ROLES",
+    "CurationError",
     "EvidenceFilter",
     "LoadResult",
     "Store",
     "TrialMergeResult",
+    "User",
+    "VersionConflict",
     "default_database_url",
 ]
 
@@ -142,6 +151,62 @@ class MetaRow(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# Roles in increasing order of rights: a viewer reads, a curator submits, edits and flags
+# items, an editor also accepts or rejects items submitted by someone else.
+ROLES = ("viewer", "curator", "editor")
+USER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+
+
+class UserRow(Base):
+    """An account of the web interface; the password is kept only as an Argon2 hash."""
+
+    __tablename__ = "user"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class User:
+    """An account as the rest of the code sees it (never the password hash itself)."""
+
+    name: str
+    role: str
+    active: bool
+    created_at: datetime
+    password_stamp: str  # changes whenever the password does (sessions are bound to it)
+
+    def can(self, role: str) -> bool:
+        """Whether this account has at least the rights of ``role``."""
+        return self.active and ROLES.index(self.role) >= ROLES.index(role)
+
+
+class VersionConflict(Exception):
+    """An edit started from a version of a record that is no longer the current one."""
+
+    def __init__(self, record_id: str, expected: int, actual: int | None, last_by: str | None = None) -> None:
+        self.record_id = record_id
+        self.expected = expected
+        self.actual = actual
+        self.last_by = last_by
+        if actual is None:
+            message = f"{record_id} no longer exists"
+        else:
+            who = f" by {last_by}" if last_by else ""
+            message = (
+                f"{record_id} was changed{who} after you opened it: you started from version {expected}, "
+                f"the current version is {actual}. Your change was not saved; reload the record, "
+                "check the other change and apply yours again."
+            )
+        super().__init__(message)
+
+
+class CurationError(Exception):
+    """A curation step that the record's state or the user's part in it does not allow."""
 
 
 def default_database_url() -> str:
@@ -463,19 +528,310 @@ class Store:
         return None
 
     def revisions(self, record_id: str) -> list[dict[str, Any]]:
+        """Every version of a record, oldest first: who changed it, when, why, and which fields."""
         with self._session() as session:
-            rows = session.scalars(
-                select(RevisionRow).where(RevisionRow.record_id == record_id).order_by(RevisionRow.id)
+            rows = list(
+                session.scalars(
+                    select(RevisionRow).where(RevisionRow.record_id == record_id).order_by(RevisionRow.id)
+                )
             )
-            return [
+        out = []
+        previous: dict[str, Any] | None = None
+        for r in rows:
+            data = r.data or {}
+            if previous is None:
+                fields: list[str] = []
+            else:
+                fields = sorted(k for k in set(previous) | set(data) if previous.get(k) != data.get(k))
+            out.append(
                 {
                     "version": r.version,
                     "changed_at": r.changed_at.isoformat(),
                     "changed_by": r.changed_by,
                     "reason": r.reason,
+                    "fields": fields,
                 }
-                for r in rows
-            ]
+            )
+            previous = data
+        return out
+
+    # ------------------------------------------------------------ accounts
+
+    def add_user(self, name: str, role: str, password: str) -> User:
+        """Create an account; the password is hashed with Argon2id. Refuses a name already taken."""
+        from argon2 import PasswordHasher
+
+        if not re.match(USER_NAME_PATTERN, name):
+            raise ValueError(
+                f"invalid user name {name!r}: 1-64 letters, digits, '.', '_', '@' or '-', "
+                "starting with a letter or digit"
+            )
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        if len(password) < 8:
+            raise ValueError("a password needs at least 8 characters")
+        row = UserRow(
+            name=name,
+            role=role,
+            password_hash=PasswordHasher().hash(password),
+            active=True,
+            created_at=datetime.now(UTC),
+        )
+        with self.session() as session:
+            if session.get(UserRow, name) is not None:
+                raise ValueError(f"user {name!r} already exists")
+            session.add(row)
+        return _user(row)
+
+    def set_password(self, name: str, password: str) -> None:
+        from argon2 import PasswordHasher
+
+        if len(password) < 8:
+            raise ValueError("a password needs at least 8 characters")
+        with self.session() as session:
+            row = session.get(UserRow, name)
+            if row is None:
+                raise KeyError(name)
+            row.password_hash = PasswordHasher().hash(password)
+
+    def get_user(self, name: str) -> User | None:
+        with self._session() as session:
+            row = session.get(UserRow, name)
+            return _user(row) if row is not None else None
+
+    def users(self) -> list[User]:
+        with self._session() as session:
+            return [_user(r) for r in session.scalars(select(UserRow).order_by(UserRow.name))]
+
+    def authenticate(self, name: str, password: str) -> User | None:
+        """The active account when ``password`` is its password, else None (same work either way)."""
+        from argon2 import PasswordHasher
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        hasher = PasswordHasher()
+        with self.session() as session:
+            row = session.get(UserRow, name) if len(name) <= 64 else None
+            if row is None:
+                # Hash anyway, so that a missing account takes as long as a wrong password.
+                hasher.hash(password)
+                return None
+            try:
+                hasher.verify(row.password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return None
+            if hasher.check_needs_rehash(row.password_hash):
+                row.password_hash = hasher.hash(password)
+            return _user(row) if row.active else None
+
+    def meta_default(self, key: str, make: Callable[[], str]) -> str:
+        """The meta value under ``key``, stored first from ``make()`` when there is none."""
+        value = self.get_meta(key)
+        if value is not None:
+            return value
+        try:
+            with self.session() as session:
+                session.add(MetaRow(key=key, value=make()))
+        except Exception:  # another process stored one first: use theirs
+            pass
+        value = self.get_meta(key)
+        if value is None:
+            raise RuntimeError(f"cannot store meta value {key!r}")
+        return value
+
+    def secret_key(self) -> str:
+        """A random key kept in the store (for signing web sessions), generated on first use."""
+        return self.meta_default("web_secret_key", lambda: secrets.token_urlsafe(48))
+
+    # ------------------------------------------------------------ curation
+
+    def evidence_version(self, record_id: str) -> int | None:
+        with self._session() as session:
+            return session.scalar(select(EvidenceRow.version).where(EvidenceRow.id == record_id))
+
+    def submitters(self, record_id: str) -> set[str]:
+        """Who authored the changes under review: every author since the item last became submitted."""
+        authors: set[str] = set()
+        status = None
+        for revision, data in self._revision_data(record_id):
+            new_status = (data or {}).get("curation_status", "accepted")
+            if new_status == "submitted":
+                if status != "submitted":
+                    authors = set()
+                authors.add(revision)
+            status = new_status
+        return authors if status == "submitted" else set()
+
+    def _revision_data(self, record_id: str) -> list[tuple[str, dict[str, Any] | None]]:
+        with self._session() as session:
+            rows = session.execute(
+                select(RevisionRow.changed_by, RevisionRow.data)
+                .where(
+                    RevisionRow.record_kind == EvidenceRow.__tablename__, RevisionRow.record_id == record_id
+                )
+                .order_by(RevisionRow.id)
+            )
+            return [(by, data) for by, data in rows]
+
+    def submit_evidence(self, item: EvidenceItem, *, by: str, reason: str) -> int:
+        """Add a new evidence item as submitted (unreviewed); returns its version (1)."""
+        item = EvidenceItem.model_validate({**_record_json(item), "curation_status": "submitted"})
+        columns = _evidence_columns(item)
+        with self.session() as session:
+            if session.get(EvidenceRow, item.id) is not None:
+                raise CurationError(f"an evidence item with id '{item.id}' already exists")
+            if session.get(StudyRow, item.study) is None:
+                raise CurationError(f"unknown study '{item.study}'")
+            session.add(EvidenceRow(**columns))
+            session.add(
+                RevisionRow(
+                    record_kind=EvidenceRow.__tablename__,
+                    record_id=item.id,
+                    version=1,
+                    data=columns["data"],
+                    changed_at=datetime.now(UTC),
+                    changed_by=by,
+                    reason=f"submitted: {reason}",
+                )
+            )
+        return 1
+
+    def edit_evidence(
+        self, record_id: str, item: EvidenceItem, *, expected_version: int, by: str, reason: str
+    ) -> int:
+        """Replace an item's fields with ``item``'s; the item goes back to review (submitted)."""
+        if item.id != record_id:
+            raise CurationError(f"the id cannot change (from '{record_id}' to '{item.id}')")
+        new = _record_json(item)
+
+        def change(_: dict[str, Any]) -> dict[str, Any]:
+            return {**new, "curation_status": "submitted"}
+
+        return self._change_evidence(record_id, change, expected_version, by, f"edited: {reason}")
+
+    def review_evidence(
+        self, record_id: str, decision: str, *, expected_version: int, by: str, reason: str
+    ) -> int:
+        """Accept or reject a submitted item; its authors cannot review it."""
+        status = {"accept": "accepted", "reject": "rejected"}.get(decision)
+        if status is None:
+            raise CurationError(f"unknown decision {decision!r} (accept or reject)")
+        if by in self.submitters(record_id):
+            raise CurationError(
+                f"{by} submitted or edited this version of {record_id}; another editor must review it"
+            )
+
+        def change(data: dict[str, Any]) -> dict[str, Any]:
+            if data.get("curation_status") != "submitted":
+                raise CurationError(
+                    f"{record_id} is not awaiting review (its status is {data.get('curation_status')})"
+                )
+            return {**data, "curation_status": status}
+
+        return self._change_evidence(record_id, change, expected_version, by, f"{status}: {reason}")
+
+    def flag_evidence(self, record_id: str, code: str, note: str, *, expected_version: int, by: str) -> int:
+        """Add a flag (a code of FLAG_CODES and the curator's explanation) to an item."""
+
+        def change(data: dict[str, Any]) -> dict[str, Any]:
+            return {**data, "flags": [*data.get("flags", []), {"code": code, "note": note}]}
+
+        return self._change_evidence(record_id, change, expected_version, by, f"flagged {code}: {note}")
+
+    def unflag_evidence(
+        self, record_id: str, index: int, code: str, comment: str, *, expected_version: int, by: str
+    ) -> int:
+        """Remove the flag at ``index`` (0-based; it must carry ``code``) with a comment saying why."""
+        if not comment.strip():
+            raise CurationError("say why the flag is removed")
+
+        def change(data: dict[str, Any]) -> dict[str, Any]:
+            flags = list(data.get("flags", []))
+            if not 0 <= index < len(flags) or flags[index].get("code") != code:
+                raise CurationError(f"{record_id} has no flag '{code}' at position {index + 1}")
+            del flags[index]
+            return {**data, "flags": flags}
+
+        return self._change_evidence(
+            record_id, change, expected_version, by, f"unflagged {code}: {comment.strip()}"
+        )
+
+    def _change_evidence(
+        self,
+        record_id: str,
+        change: Callable[[dict[str, Any]], dict[str, Any]],
+        expected_version: int,
+        by: str,
+        reason: str,
+    ) -> int:
+        """Apply ``change`` to an item's data when it is still at ``expected_version``.
+
+        The row is updated only where its version is still the expected one (one conditional
+        UPDATE), so of two edits started from the same version exactly one is saved and the
+        other raises VersionConflict, on SQLite and PostgreSQL alike.
+        """
+        with self.session() as session:
+            row = session.get(EvidenceRow, record_id)
+            if row is None:
+                raise KeyError(record_id)
+            if row.version != expected_version:
+                raise VersionConflict(
+                    record_id, expected_version, row.version, self._last_author(session, record_id)
+                )
+            data = change(dict(row.data))
+            data.pop("engineered", None)
+            data.pop("ontology", None)
+            item = EvidenceItem.model_validate(data)
+            columns = _evidence_columns(item)
+            if columns["content_hash"] == row.content_hash:
+                return row.version
+            sources = columns.pop("sources")
+            columns.pop("id")
+            result = session.execute(
+                update(EvidenceRow)
+                .where(EvidenceRow.id == record_id, EvidenceRow.version == expected_version)
+                .values(**columns, version=expected_version + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # changed by someone else since it was read: nothing written
+                actual = session.scalar(select(EvidenceRow.version).where(EvidenceRow.id == record_id))
+                raise VersionConflict(
+                    record_id, expected_version, actual, self._last_author(session, record_id)
+                )
+            session.expunge(row)
+            session.execute(delete(EvidenceSourceRow).where(EvidenceSourceRow.evidence_id == record_id))
+            for source in sources:
+                session.add(EvidenceSourceRow(evidence_id=record_id, source=source.source))
+            session.add(
+                RevisionRow(
+                    record_kind=EvidenceRow.__tablename__,
+                    record_id=record_id,
+                    version=expected_version + 1,
+                    data=columns["data"],
+                    changed_at=datetime.now(UTC),
+                    changed_by=by,
+                    reason=reason,
+                )
+            )
+        return expected_version + 1
+
+    @staticmethod
+    def _last_author(session: Session, record_id: str) -> str | None:
+        return session.scalar(
+            select(RevisionRow.changed_by)
+            .where(RevisionRow.record_id == record_id)
+            .order_by(RevisionRow.id.desc())
+            .limit(1)
+        )
+
+
+def _user(row: UserRow) -> User:
+    return User(
+        name=row.name,
+        role=row.role,
+        active=bool(row.active),
+        created_at=row.created_at,
+        password_stamp=hashlib.sha256(row.password_hash.encode()).hexdigest()[:16],
+    )
 
 
 def _tally(outcome: str, added: int, updated: int, unchanged: int) -> tuple[int, int, int]:

@@ -36,6 +36,7 @@ class Revision(BaseModel):
     changed_at: str
     changed_by: str
     reason: str
+    fields: list[str] = Field(default_factory=list, description="Fields changed from the previous version.")
 
 
 class EvidencePage(BaseModel):

@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from mscatlas import __version__
 from mscatlas.kb.store import Store
 from mscatlas.web.api import api_router
+from mscatlas.web.auth import Sessions
+from mscatlas.web.curation import curation_router
 from mscatlas.web.pages import make_templates, pages_router, render
 from mscatlas.web.params import PARAM_ENUMS, FilterError
 from mscatlas.web.security import DEFAULT_MAX_BODY_BYTES, SecurityMiddleware
@@ -51,20 +53,29 @@ def _problems(exc: RequestValidationError) -> list[dict[str, Any]]:
     return problems
 
 
-def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
-    """The mscatlas web app (pages and the JSON API) over ``store``."""
+def create_app(
+    store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, secret_key: str | None = None
+) -> FastAPI:
+    """The mscatlas web app (pages, curation and the JSON API) over ``store``.
+
+    Sessions are signed with ``secret_key``, else ``MSCATLAS_SECRET_KEY``, else a random key
+    kept in the store's meta table.
+    """
     app = FastAPI(
         title="mscatlas",
         version=__version__,
         description=(
             "MSC therapy in cancer as validated, computable records: evidence items, the studies of the "
-            "review's reference list, clinical trials, and the conflict map. Read-only."
+            "review's reference list, clinical trials, and the conflict map. The API is read-only; "
+            "curation happens in the web pages, behind a login."
         ),
         openapi_url="/api/openapi.json",
         docs_url=None,  # the interactive docs load scripts from a CDN; /api lists the endpoints instead
         redoc_url=None,
     )
     env = make_templates()
+    sessions = Sessions(store, secret_key)
+    app.state.sessions = sessions
 
     def error_response(request: Request, status: int, title: str, messages: list[str], body: Any) -> Response:
         if _is_api(request):
@@ -96,7 +107,15 @@ def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) ->
         detail = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no page at {request.url.path}"
-        titles = {404: "Not found", 405: "Method not allowed"}
+        titles = {
+            401: "Not logged in",
+            403: "Forbidden",
+            404: "Not found",
+            405: "Method not allowed",
+            409: "Conflict",
+            415: "Unsupported form encoding",
+            422: "Invalid request",
+        }
         response = error_response(
             request, exc.status_code, titles.get(exc.status_code, "Error"), [detail], {"detail": detail}
         )
@@ -105,6 +124,7 @@ def create_app(store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) ->
         return response
 
     app.include_router(api_router(store))
+    app.include_router(curation_router(store, env, sessions))
     app.include_router(pages_router(store, env))
     app.mount("/static", StaticFiles(packages=[("mscatlas.web", "static")]), name="static")
     app.add_middleware(SecurityMiddleware, max_body_bytes=max_body_bytes)

@@ -91,8 +91,19 @@ def make_templates() -> Environment:
 def render(
     env: Environment, request: Request, name: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
-    html = env.get_template(name).render(request_path=request.url.path, **context)
-    return HTMLResponse(html, status_code=status_code)
+    """A page; with the app's sessions, it knows the logged-in user and carries the CSRF token."""
+    sessions = getattr(request.app.state, "sessions", None)
+    session = sessions.of(request) if sessions is not None else None
+    html = env.get_template(name).render(
+        request_path=request.url.path,
+        current_user=session.user if session else None,
+        csrf_token=session.csrf if session else "",
+        **context,
+    )
+    response = HTMLResponse(html, status_code=status_code)
+    if sessions is not None:
+        sessions.write(request, response)
+    return response
 
 
 def _sort_links(
@@ -183,6 +194,8 @@ def pages_router(store: Store, env: Environment) -> APIRouter:
             study=study if isinstance(study, Study) else None,
             citation=study_citation(study) if isinstance(study, Study) else None,
             revisions=store.revisions(item.id),
+            record_version=store.evidence_version(item.id),
+            submitters=store.submitters(item.id),
         )
 
     @router.get("/studies", response_class=HTMLResponse)

@@ -1,0 +1,339 @@
+"""Curation in the browser: log in and out, submit and edit evidence items, review, flag.
+
+Every write is a form POST checked for its CSRF token, made by a logged-in account with the
+needed role, and names the version of the record it started from: a record changed meanwhile
+answers 409 and nothing is written. Each change is a revision with who, when and why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import Environment
+
+from mscatlas.kb.models import FLAG_CODES, EvidenceItem
+from mscatlas.kb.records import RawRecord, RecordFileError, _yaml_records, dataset_from_records
+from mscatlas.kb.store import CurationError, Store, VersionConflict
+from mscatlas.web.auth import Sessions, read_form, redirect, safe_next
+from mscatlas.web.pages import render
+
+__all__ = ["curation_router", "parse_submission"]
+
+MAX_REASON = 1000
+MAX_NOTE = 4000
+FORM_FILE = "form"  # the "file" that errors of a submitted form name
+
+SKELETON = """\
+id: ev-000-x
+study: ref29
+refs: [29]
+msc_species: human
+msc_source: [umbilical_cord]
+cancer_type: breast carcinoma
+cancer_class: solid
+cell_lines: [MDA-MB-231]
+delivery: direct_coculture
+setting: in_vitro
+dose: "1:10 (MSC:cancer)"
+endpoint: proliferation
+direction: inhibits
+evidence_level: preclinical_in_vitro
+provenance:
+  review_location: Table 1, row 1
+  summary: One line in your own words.
+"""
+
+
+def parse_submission(
+    text: str, store: Store, *, record_id: str | None = None
+) -> tuple[EvidenceItem | None, list[dict[str, Any]]]:
+    """Validate one evidence item written as YAML, as `mscatlas validate` does.
+
+    Returns the item, or the errors as dicts with ``field`` (dotted path or None), ``line`` and
+    ``message``. ``record_id`` is the item being edited (None for a new submission).
+    """
+
+    def problem(field: str | None, message: str, line: int | None = None) -> dict[str, Any]:
+        return {"field": field, "line": line, "message": message}
+
+    if not text.strip():
+        return None, [problem(None, "write the evidence item as YAML")]
+    try:
+        records = _yaml_records(text, FORM_FILE)
+    except RecordFileError as exc:
+        return None, [problem(e.field, e.message, e.line) for e in exc.errors]
+    if len(records) != 1:
+        return None, [problem(None, f"write exactly one evidence item (found {len(records)})")]
+    raw = records[0]
+    data = dict(raw.data)
+    status = data.get("curation_status", "submitted")
+    if status != "submitted":
+        return None, [
+            problem(
+                "curation_status",
+                f"'{status}' is an editor's decision: leave curation_status out (it becomes 'submitted')",
+                raw.line,
+            )
+        ]
+    data["curation_status"] = "submitted"
+    raw = RawRecord(data, FORM_FILE, 1, raw.line, "evidence")
+    dataset, errors = dataset_from_records([raw], store.study_ids())
+    problems = [problem(e.field, e.message, e.line) for e in errors]
+    item = dataset.evidence[0] if dataset is not None else None
+    if item is not None:
+        if record_id is None and store.evidence_version(item.id) is not None:
+            problems.append(problem("id", f"an evidence item '{item.id}' already exists; choose another id"))
+        elif record_id is None and store.get(item.id) is not None:
+            problems.append(problem("id", f"'{item.id}' is already the id of another record"))
+        elif record_id is not None and item.id != record_id:
+            problems.append(problem("id", f"the id of an edited item stays '{record_id}'"))
+    return (None if problems else item), problems
+
+
+def _text(form: dict[str, str], name: str, limit: int) -> str:
+    value = form.get(name, "").strip()
+    if len(value) > limit:
+        raise HTTPException(status_code=422, detail=f"'{name}' is longer than {limit} characters")
+    return value
+
+
+def _version(form: dict[str, str]) -> int:
+    try:
+        return int(form.get("version", ""))
+    except ValueError as exc:
+        raise HTTPException(
+            status_code=422, detail="the form does not say which version of the record it started from"
+        ) from exc
+
+
+def curation_router(store: Store, env: Environment, sessions: Sessions) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    def conflict(request: Request, exc: VersionConflict, text: str | None = None) -> HTMLResponse:
+        return render(
+            env,
+            request,
+            "conflict.html.j2",
+            status_code=409,
+            message=str(exc),
+            record_id=exc.record_id,
+            current=exc.actual,
+            text=text,
+        )
+
+    def evidence_or_404(record_id: str) -> EvidenceItem:
+        item = store.get(record_id)
+        if not isinstance(item, EvidenceItem):
+            raise HTTPException(status_code=404, detail=f"no evidence item '{record_id}'")
+        return item
+
+    # ------------------------------------------------------------ accounts
+
+    @router.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request, next: str | None = None) -> HTMLResponse:
+        return render(env, request, "login.html.j2", next=safe_next(next), error=None, login_name="")
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        form = await read_form(request, sessions)
+        name = form.get("name", "").strip()
+        user = store.authenticate(name, form.get("password", ""))
+        target = safe_next(form.get("next"))
+        if user is None:
+            return render(
+                env,
+                request,
+                "login.html.j2",
+                status_code=401,
+                next=target,
+                error="wrong name or password",
+                login_name=name,
+            )
+        sessions.log_in(request, user)
+        return redirect(request, sessions, target)
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        await read_form(request, sessions)
+        sessions.log_out(request)
+        return redirect(request, sessions, "/")
+
+    # ------------------------------------------------------------ the review queue
+
+    @router.get("/curate", response_class=HTMLResponse)
+    def queue(request: Request) -> HTMLResponse:
+        items = [e for e in store.query_evidence() if e.curation_status.value == "submitted"]
+        return render(
+            env,
+            request,
+            "curate.html.j2",
+            items=items,
+            submitters={e.id: sorted(store.submitters(e.id)) for e in items},
+        )
+
+    # ------------------------------------------------------------ submit and edit
+
+    @router.get("/curate/submit", response_class=HTMLResponse)
+    def submit_page(request: Request) -> HTMLResponse:
+        sessions.require(request, "curator")
+        return render(
+            env, request, "submit.html.j2", mode="submit", text=SKELETON, reason="", errors=[], version=None
+        )
+
+    @router.post("/curate/submit")
+    async def submit(request: Request) -> Response:
+        form = await read_form(request, sessions)
+        user = sessions.require(request, "curator")
+        text = form.get("yaml", "")
+        reason = _text(form, "reason", MAX_REASON) or "new item"
+        item, errors = parse_submission(text, store)
+        if item is None:
+            return render(
+                env,
+                request,
+                "submit.html.j2",
+                status_code=422,
+                mode="submit",
+                text=text,
+                reason=form.get("reason", ""),
+                errors=errors,
+                version=None,
+            )
+        try:
+            store.submit_evidence(item, by=user.name, reason=reason)
+        except CurationError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        return redirect(request, sessions, f"/evidence/{item.id}")
+
+    @router.get("/evidence/{record_id}/edit", response_class=HTMLResponse)
+    def edit_page(request: Request, record_id: str) -> HTMLResponse:
+        sessions.require(request, "curator")
+        item = evidence_or_404(record_id)
+        return render(
+            env,
+            request,
+            "submit.html.j2",
+            mode="edit",
+            record_id=record_id,
+            text=_yaml_of(item),
+            reason="",
+            errors=[],
+            version=store.evidence_version(record_id),
+        )
+
+    @router.post("/evidence/{record_id}/edit")
+    async def edit(request: Request, record_id: str) -> Response:
+        form = await read_form(request, sessions)
+        user = sessions.require(request, "curator")
+        evidence_or_404(record_id)
+        version = _version(form)
+        text = form.get("yaml", "")
+        reason = _text(form, "reason", MAX_REASON)
+        item, errors = parse_submission(text, store, record_id=record_id)
+        if not reason:
+            errors = [*errors, {"field": "reason", "line": None, "message": "say why you change the item"}]
+        if item is None or errors:
+            return render(
+                env,
+                request,
+                "submit.html.j2",
+                status_code=422,
+                mode="edit",
+                record_id=record_id,
+                text=text,
+                reason=form.get("reason", ""),
+                errors=errors,
+                version=version,
+            )
+        try:
+            store.edit_evidence(record_id, item, expected_version=version, by=user.name, reason=reason)
+        except VersionConflict as exc:
+            return conflict(request, exc, text)
+        except CurationError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        return redirect(request, sessions, f"/evidence/{record_id}")
+
+    # ------------------------------------------------------------ review and flags
+
+    @router.post("/evidence/{record_id}/review")
+    async def review(request: Request, record_id: str) -> Response:
+        form = await read_form(request, sessions)
+        user = sessions.require(request, "editor")
+        evidence_or_404(record_id)
+        version = _version(form)
+        decision = form.get("decision", "")
+        if decision not in ("accept", "reject"):
+            raise HTTPException(status_code=422, detail="the decision is 'accept' or 'reject'")
+        if user.name in store.submitters(record_id):
+            raise HTTPException(
+                status_code=403,
+                detail=f"{user.name} submitted or edited this item: another editor must review it",
+            )
+        reason = _text(form, "reason", MAX_REASON)
+        if decision == "reject" and not reason:
+            raise HTTPException(status_code=422, detail="say why the item is rejected")
+        try:
+            store.review_evidence(
+                record_id, decision, expected_version=version, by=user.name, reason=reason or "no comment"
+            )
+        except VersionConflict as exc:
+            return conflict(request, exc)
+        except CurationError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        return redirect(request, sessions, f"/evidence/{record_id}")
+
+    @router.post("/evidence/{record_id}/flag")
+    async def flag(request: Request, record_id: str) -> Response:
+        form = await read_form(request, sessions)
+        user = sessions.require(request, "curator")
+        evidence_or_404(record_id)
+        version = _version(form)
+        code = form.get("code", "")
+        if code not in FLAG_CODES:
+            raise HTTPException(
+                status_code=422, detail=f"unknown flag code {code!r}; known: {', '.join(sorted(FLAG_CODES))}"
+            )
+        note = _text(form, "note", MAX_NOTE)
+        if not note:
+            raise HTTPException(status_code=422, detail="a flag needs a comment explaining it")
+        try:
+            store.flag_evidence(record_id, code, note, expected_version=version, by=user.name)
+        except VersionConflict as exc:
+            return conflict(request, exc)
+        return redirect(request, sessions, f"/evidence/{record_id}#flags")
+
+    @router.post("/evidence/{record_id}/unflag")
+    async def unflag(request: Request, record_id: str) -> Response:
+        form = await read_form(request, sessions)
+        user = sessions.require(request, "curator")
+        evidence_or_404(record_id)
+        version = _version(form)
+        try:
+            index = int(form.get("index", "")) - 1
+        except ValueError as exc:
+            raise HTTPException(status_code=422, detail="the form does not say which flag to remove") from exc
+        comment = _text(form, "comment", MAX_NOTE)
+        if not comment:
+            raise HTTPException(status_code=422, detail="say why the flag is removed")
+        try:
+            store.unflag_evidence(
+                record_id, index, form.get("code", ""), comment, expected_version=version, by=user.name
+            )
+        except VersionConflict as exc:
+            return conflict(request, exc)
+        except CurationError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        return redirect(request, sessions, f"/evidence/{record_id}#flags")
+
+    return router
+
+
+def _yaml_of(item: EvidenceItem) -> str:
+    import yaml
+
+    data = item.model_dump(
+        mode="json", exclude_none=True, exclude={"engineered", "ontology", "curation_status"}
+    )
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
