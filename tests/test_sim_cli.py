@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from mscatlas.cli.sim import sim_app
+from mscatlas.kb.enums import CancerClass
+from mscatlas.sim import Protocol, run
+from mscatlas.sim.calibrate import load_calibration
 
 runner = CliRunner()
 
@@ -93,3 +98,127 @@ def test_replay_json(tmp_path: Path) -> None:
     assert {"items", "loo_accuracy", "baseline_accuracy"} <= set(data)
     assert data["items"] and {"id", "observed", "predicted"} <= set(data["items"][0])
     assert 0.0 <= data["loo_accuracy"] <= 1.0 and 0.0 <= data["baseline_accuracy"] <= 1.0
+
+
+# ---- calibrated shared factors by default, --assumed to opt out ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "proto"),
+    [
+        (["coculture", "--ratio", "1:10"], Protocol("direct_coculture", 72.0, msc_per_cancer=0.1)),
+        (["cm", "--percent", "50"], Protocol("conditioned_medium", 72.0, cm_percent=50.0)),
+        (["ev", "--amount", "50"], Protocol("extracellular_vesicles", 72.0, ev_ug_per_ml=50.0)),
+    ],
+    ids=["coculture", "cm", "ev"],
+)
+def test_protocol_commands_use_the_calibration_by_default(args: list[str], proto: Protocol) -> None:
+    calibration = load_calibration()
+    assert calibration is not None  # the package ships data/calibrated.yaml
+    default = _json(args)
+    assert default["parameters"] == "calibrated"
+    assert default["calibration"] == calibration.provenance["stamp"]
+    expected = run(proto, "bone_marrow", CancerClass.solid, calibration=calibration).final()
+    assert default["final"]["inhibition_percent"] == pytest.approx(expected["inhibition_percent"])
+    assumed = _json([*args, "--assumed"])
+    assert assumed["parameters"] == "assumed" and assumed["calibration"] is None
+    plain = run(proto, "bone_marrow", CancerClass.solid).final()
+    assert assumed["final"]["inhibition_percent"] == pytest.approx(plain["inhibition_percent"])
+    assert default["final"]["inhibition_percent"] != pytest.approx(plain["inhibition_percent"])
+
+
+def test_tables_say_which_parameters_were_used() -> None:
+    calibrated = runner.invoke(sim_app, ["coculture", "--ratio", "1:10"])
+    assert calibrated.exit_code == 0, calibrated.output
+    assert "parameters: calibrated shared factors" in calibrated.output
+    assumed = runner.invoke(sim_app, ["ev", "--assumed"])
+    assert assumed.exit_code == 0, assumed.output
+    assert "parameters: assumed (parameters.yaml as is)" in assumed.output
+
+
+def test_calibration_file_option(tmp_path: Path) -> None:
+    calibration = load_calibration()
+    assert calibration is not None
+    data = calibration.to_yaml_dict()
+    data["provenance"]["stamp"] = "a file of my own"
+    data["msc_sources"].setdefault("bone_marrow", {})["inhibitory"] = {"log_factor": -3.0}
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    mine = _json(["coculture", "--ratio", "1:10", "--calibration", str(path)])
+    assert mine["parameters"] == "calibrated" and mine["calibration"] == "a file of my own"
+    assert mine["final"] != _json(["coculture", "--ratio", "1:10"])["final"]
+    both = runner.invoke(sim_app, ["cm", "--assumed", "--calibration", str(path)])
+    assert both.exit_code == 2
+    (tmp_path / "bad.yaml").write_text("schema_version: 99\n", encoding="utf-8")
+    bad = runner.invoke(sim_app, ["ev", "--calibration", str(tmp_path / "bad.yaml")])
+    assert bad.exit_code == 2
+
+
+# ---- sim calibrate and --scheduler ---------------------------------------------------------
+
+
+def test_calibrate_command_writes_a_loadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command wraps ``write_calibration``; the fit itself is stubbed (tested in test_sim_calibrate)."""
+    import mscatlas.sim.calibrate as cal
+
+    shipped = load_calibration()
+    assert shipped is not None
+    seen: dict = {}
+
+    def fake(items: list, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        seen.update(kwargs, n_items=len(items))
+        data = shipped.to_yaml_dict()
+        data["provenance"] |= {"stamp": f"stub, seed {kwargs['seed']}", "command": kwargs["command"]}
+        return shipped, data
+
+    monkeypatch.setattr(cal, "calibrate_knowledge_base", fake)
+    out = tmp_path / "sub" / "cal.yaml"
+    db = f"sqlite:///{tmp_path / 'kb.sqlite'}"
+    args = ["calibrate", "--out", str(out), "--db", db, "--seed", "3", "--scheduler", "tcp://10.0.0.1:8786"]
+    result = runner.invoke(sim_app, args)
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output.replace("\n", "")
+    assert seen["seed"] == 3 and seen["scheduler"] == "tcp://10.0.0.1:8786" and seen["n_items"] > 0
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("# Calibrated factors") and "mscatlas sim calibrate --out" in text
+    loaded = load_calibration(out)
+    assert loaded is not None and loaded.source == shipped.source
+    assert loaded.provenance["stamp"] == "stub, seed 3"
+    data = _json(["coculture", "--calibration", str(out)])
+    assert data["calibration"] == "stub, seed 3"
+    as_json = _json(["calibrate", "--out", str(out), "--db", db])
+    assert as_json["out"] == str(out) and "msc_sources" in as_json
+
+
+def test_replay_passes_scheduler_and_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mscatlas.cli.sim as cli
+    from mscatlas.sim.replay import ReplayReport
+
+    seen: dict = {}
+
+    def fake(items: list, **kwargs: Any) -> ReplayReport:
+        seen.update(kwargs)
+        return ReplayReport((), ())
+
+    monkeypatch.setattr(cli, "replay", fake)
+    args = ["replay", "--db", f"sqlite:///{tmp_path / 'kb.sqlite'}", "--scheduler", "tcp://h:8786"]
+    result = runner.invoke(sim_app, [*args, "--seed", "5", "--workers", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    assert seen == {
+        "calibrate": True,
+        "seed": 5,
+        "scheduler": "tcp://h:8786",
+        "workers": 2,
+        "progress": False,
+    }
+
+
+def test_run_tasks_on_a_scheduler_address() -> None:
+    """What --scheduler ADDRESS does: the tasks go to an existing cluster, results in task order."""
+    from dask.distributed import LocalCluster
+
+    from mscatlas.sim.sweep import run_tasks
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
+        out = run_tasks(pow, [(2, k) for k in range(6)], scheduler=cluster.scheduler_address)
+    assert out == [1, 2, 4, 8, 16, 32]

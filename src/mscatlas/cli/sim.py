@@ -11,7 +11,7 @@ import json
 import re
 import sys
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from mscatlas.kb.enums import CancerClass, EngineeringKind, MscSource
 from mscatlas.sim import Conditioning, Injection, Protocol, call_direction, replay, run, simulate_xenograft
 from mscatlas.sim.build import PAYLOADS
 from mscatlas.sim.protocol import SOLVER, Outcome
+
+if TYPE_CHECKING:
+    from mscatlas.sim.calibrate import Calibration
 
 __all__ = ["sim_app"]
 
@@ -68,6 +71,27 @@ EngineeringOption = Annotated[
 PayloadOption = Annotated[
     list[Payload] | None, typer.Option("--payload", help="Payload carried; repeatable.")
 ]
+AssumedOption = Annotated[
+    bool,
+    typer.Option(
+        "--assumed", help="Use parameters.yaml as is, without the calibrated shared factors (the default)."
+    ),
+]
+CalibrationOption = Annotated[
+    str | None,
+    typer.Option(
+        "--calibration",
+        help="Calibration file written by `mscatlas sim calibrate` (default: the shipped one).",
+    ),
+]
+SchedulerOption = Annotated[
+    str,
+    typer.Option(
+        "--scheduler",
+        help="Dask: threads (local cluster, default), processes, synchronous, or a scheduler ADDRESS.",
+    ),
+]
+WorkersOption = Annotated[int | None, typer.Option("--workers", min=1, help="Local Dask workers.")]
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -111,12 +135,41 @@ def _engineering(values: list[str] | None) -> list[tuple[str, str]]:
     return out
 
 
-def _report(outcome: Outcome, as_json: bool, title: str) -> None:
+def _calibration(assumed: bool, path: str | None) -> tuple[Calibration | None, dict[str, Any]]:
+    """The shared factors to simulate with, and how the output names them."""
+    from mscatlas.sim.calibrate import load_calibration
+
+    if assumed:
+        if path is not None:
+            _fail("--assumed and --calibration exclude each other")
+        return None, {"parameters": "assumed", "calibration": None}
+    try:
+        calibration = load_calibration(path)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _fail(f"cannot read calibration file '{path}': {exc}")
+    if calibration is None:
+        return None, {
+            "parameters": "assumed",
+            "calibration": None,
+            "note": "no calibration file is shipped; parameters.yaml used as is",
+        }
+    stamp = calibration.provenance.get("stamp", "calibrated")
+    return calibration, {"parameters": "calibrated", "calibration": stamp}
+
+
+def _describe(used: dict[str, Any]) -> str:
+    if used["parameters"] == "calibrated":
+        return f"parameters: calibrated shared factors ({used['calibration']})"
+    return "parameters: assumed (parameters.yaml as is" + (f"; {used['note']})" if "note" in used else ")")
+
+
+def _report(outcome: Outcome, as_json: bool, title: str, used: dict[str, Any]) -> None:
     final = outcome.final()
     direction = call_direction(outcome)
     if as_json:
         _print_json(
             {
+                **used,
                 "protocol": {
                     "delivery": outcome.protocol.delivery,
                     "hours": outcome.protocol.hours,
@@ -165,6 +218,7 @@ def _report(outcome: Outcome, as_json: bool, title: str) -> None:
     console.print(
         f"predicted direction: [bold]{direction}[/bold] ({final['inhibition_percent']:.1f}% inhibition)"
     )
+    console.print(_describe(used), highlight=False)
     for note in outcome.notes:
         console.print(f"note: {note}")
 
@@ -181,6 +235,8 @@ def coculture(
     cancer_cells: CellsOption = None,
     engineering: EngineeringOption = None,
     payload: PayloadOption = None,
+    assumed: AssumedOption = False,
+    calibration_file: CalibrationOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Direct co-culture (or transwell) of MSCs with cancer cells at a seeding ratio."""
@@ -190,15 +246,20 @@ def coculture(
         msc_per_cancer=_ratio(ratio),
         cancer_cells=cancer_cells,
     )
+    calibration, used = _calibration(assumed, calibration_file)
     outcome = run(
         proto,
         msc_source.value,
         cancer_class,
         engineering=_engineering(engineering),
         payloads=[p.value for p in payload or []],
+        calibration=calibration,
     )
     _report(
-        outcome, as_json, f"{proto.delivery}, MSC:cancer {ratio}, {msc_source.value} on {cancer_class.value}"
+        outcome,
+        as_json,
+        f"{proto.delivery}, MSC:cancer {ratio}, {msc_source.value} on {cancer_class.value}",
+        used,
     )
 
 
@@ -218,6 +279,8 @@ def cm(
     cancer_cells: CellsOption = None,
     engineering: EngineeringOption = None,
     payload: PayloadOption = None,
+    assumed: AssumedOption = False,
+    calibration_file: CalibrationOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Conditioned medium made by CONDITIONING-CELLS MSCs in CONDITIONING-VOLUME mL, at PERCENT."""
@@ -228,14 +291,18 @@ def cm(
         conditioning=Conditioning(conditioning_cells, conditioning_volume, conditioning_hours),
         cancer_cells=cancer_cells,
     )
+    calibration, used = _calibration(assumed, calibration_file)
     outcome = run(
         proto,
         msc_source.value,
         cancer_class,
         engineering=_engineering(engineering),
         payloads=[p.value for p in payload or []],
+        calibration=calibration,
     )
-    _report(outcome, as_json, f"conditioned medium {percent:g}%, {msc_source.value} on {cancer_class.value}")
+    _report(
+        outcome, as_json, f"conditioned medium {percent:g}%, {msc_source.value} on {cancer_class.value}", used
+    )
 
 
 _EV_UNITS = {"ug/mL": 1.0, "µg/mL": 1.0, "ng/mL": 1e-3, "mg/mL": 1e3}
@@ -251,11 +318,14 @@ def ev(
     cancer_class: ClassOption = CancerClass.solid,
     hours: HoursOption = 72.0,
     cancer_cells: CellsOption = None,
+    assumed: AssumedOption = False,
+    calibration_file: CalibrationOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Extracellular vesicles added once at the start, taken up and degraded."""
     from mscatlas.sim.parameters import load_parameters
 
+    calibration, used = _calibration(assumed, calibration_file)
     table = load_parameters()
     if unit in _EV_UNITS:
         dose = amount * _EV_UNITS[unit]
@@ -266,8 +336,8 @@ def ev(
     else:
         _fail(f"unknown EV unit '{unit}'")
     proto = Protocol("extracellular_vesicles", hours, ev_ug_per_ml=dose, cancer_cells=cancer_cells)
-    outcome = run(proto, msc_source.value, cancer_class, table=table)
-    _report(outcome, as_json, f"EVs {amount:g} {unit}, {msc_source.value} on {cancer_class.value}")
+    outcome = run(proto, msc_source.value, cancer_class, table=table, calibration=calibration)
+    _report(outcome, as_json, f"EVs {amount:g} {unit}, {msc_source.value} on {cancer_class.value}", used)
 
 
 def _schedule(text: str) -> list[float]:
@@ -343,9 +413,60 @@ def xenograft(
     console.print(f"TGI: [bold]{series['tgi_percent']:.1f}%[/bold]")
 
 
+DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: the user store).")]
+
+
+@sim_app.command("calibrate")
+def calibrate_cmd(
+    out: Annotated[str, typer.Option("--out", help="Calibration file to write (YAML).")] = "calibrated.yaml",
+    db: DbOption = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the optimiser's random starts.")] = 0,
+    scheduler: SchedulerOption = "threads",
+    workers: WorkersOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fit the shared per-source and per-class factors to the knowledge base and write them to OUT.
+
+    The leave-one-study-out validation is stored beside the factors. Pass the file to coculture,
+    cm and ev with --calibration; regenerate the shipped one with
+    --out src/mscatlas/sim/data/calibrated.yaml.
+    """
+    from mscatlas.sim.calibrate import write_calibration
+
+    command = f"mscatlas sim calibrate --out {out} --seed {seed}"
+    path, data = write_calibration(
+        out,
+        db=db,
+        seed=seed,
+        scheduler=scheduler,
+        workers=workers,
+        progress=not as_json,
+        command=command,
+    )
+    validation = data["provenance"].get("validation", {})
+    if as_json:
+        _print_json({"out": str(path), **data})
+        return
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.1f}%"
+
+    console.print(f"wrote {path}: {data['provenance']['stamp']}", highlight=False)
+    console.print(
+        f"{data['provenance']['n_targets']} items from {data['provenance']['n_studies']} studies; "
+        f"in sample {pct(validation.get('accuracy'))}, "
+        f"leave one study out {pct(validation.get('loo_accuracy'))}, "
+        f"majority baseline {pct(validation.get('baseline_accuracy'))}",
+        highlight=False,
+    )
+
+
 @sim_app.command("replay")
 def replay_cmd(
-    db: Annotated[str | None, typer.Option("--db", help="Database URL (default: the user store).")] = None,
+    db: DbOption = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the calibration's random starts.")] = 0,
+    scheduler: SchedulerOption = "threads",
+    workers: WorkersOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run every in vitro item's protocol and compare predicted with observed directions."""
@@ -353,9 +474,12 @@ def replay_cmd(
 
     store = Store.open(db)
     try:
-        report = replay(store.dataset().evidence, calibrate=True).to_dict()
+        items = store.dataset().evidence
     finally:
         store.close()
+    report = replay(
+        items, calibrate=True, seed=seed, scheduler=scheduler, workers=workers, progress=not as_json
+    ).to_dict()
     if as_json:
         _print_json(report)
         return

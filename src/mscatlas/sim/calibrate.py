@@ -34,7 +34,9 @@ How it is fast
     multi-start; every leave-one-study-out refit runs the same procedure from the same starts.
 
 Regenerate the shipped file with ``python -m mscatlas.sim.calibrate --out
-src/mscatlas/sim/data/calibrated.yaml`` (same knowledge base and seed, same file).
+src/mscatlas/sim/data/calibrated.yaml`` (same knowledge base and seed, same file). ``mscatlas sim
+calibrate [--out FILE] [--seed N] [--scheduler ADDRESS]`` runs the same fit (:func:`write_calibration`)
+from the command line; ``mscatlas sim coculture/cm/ev --calibration FILE`` then simulates with it.
 """
 
 from __future__ import annotations
@@ -74,11 +76,13 @@ __all__ = [
     "FitResult",
     "Surfaces",
     "Target",
+    "calibration_text",
     "compute_surfaces",
     "fit",
     "items_digest",
     "load_calibration",
     "targets_from_items",
+    "write_calibration",
 ]
 
 TEMPERATURE = 0.5
@@ -614,6 +618,7 @@ def calibrate_knowledge_base(
     workers: int | None = None,
     progress: bool = False,
     validate: bool = True,
+    command: str = "python -m mscatlas.sim.calibrate --out src/mscatlas/sim/data/calibrated.yaml",
 ) -> tuple[Calibration, dict[str, Any]]:
     """Fit on ``items``; with ``validate``, also run the honest replay and store its figures."""
     from mscatlas.sim.replay import replay
@@ -634,7 +639,7 @@ def calibrate_knowledge_base(
             f"(sd {PRIOR_SD_SOURCE} per source, {PRIOR_SD_CLASS} per class), L-BFGS-B from "
             f"{n_starts} fixed starts"
         ),
-        "command": "python -m mscatlas.sim.calibrate --out src/mscatlas/sim/data/calibrated.yaml",
+        "command": command,
     }
     surfaces = compute_surfaces(targets, scheduler=scheduler, workers=workers, progress=progress)
     result = fit(targets, surfaces, seed=seed, n_starts=n_starts, provenance=provenance)
@@ -669,9 +674,45 @@ def calibrate_knowledge_base(
     return cal, cal.to_yaml_dict()
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - exercised by hand
+def calibration_text(data: dict[str, Any]) -> str:
+    """The YAML file of a calibration (``Calibration.to_yaml_dict()``), with its header."""
+    header = (
+        "# Calibrated factors of the in vitro model (mscatlas.sim.calibrate). Written by\n"
+        f"#   {data['provenance']['command']}\n"
+        "# Each factor multiplies the value of parameters.yaml; do not edit by hand.\n"
+    )
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def write_calibration(
+    out: str | Path,
+    *,
+    db: str | None = None,
+    seed: int = 0,
+    scheduler: str = "threads",
+    workers: int | None = None,
+    progress: bool = True,
+    command: str | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Calibrate on the knowledge base in ``db`` (default: the user store) and write ``out``."""
     from mscatlas.kb.store import Store
 
+    store = Store.open(db)
+    try:
+        items = store.dataset().evidence
+    finally:
+        store.close()
+    extra = {} if command is None else {"command": command}
+    _, data = calibrate_knowledge_base(
+        items, seed=seed, scheduler=scheduler, workers=workers, progress=progress, **extra
+    )
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(calibration_text(data), encoding="utf-8")
+    return path, data
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - exercised by hand
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="src/mscatlas/sim/data/calibrated.yaml")
     parser.add_argument("--db", default=None, help="database URL (default: the user store)")
@@ -679,23 +720,10 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - exerci
     parser.add_argument("--scheduler", default="threads")
     parser.add_argument("--workers", type=int, default=None)
     args = parser.parse_args(argv)
-    store = Store.open(args.db)
-    try:
-        items = store.dataset().evidence
-    finally:
-        store.close()
-    _, data = calibrate_knowledge_base(
-        items, seed=args.seed, scheduler=args.scheduler, workers=args.workers, progress=True
+    path, _ = write_calibration(
+        args.out, db=args.db, seed=args.seed, scheduler=args.scheduler, workers=args.workers
     )
-    header = (
-        "# Calibrated factors of the in vitro model (mscatlas.sim.calibrate). Written by\n"
-        f"#   {data['provenance']['command']}\n"
-        "# Each factor multiplies the value of parameters.yaml; do not edit by hand.\n"
-    )
-    Path(args.out).write_text(
-        header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8"
-    )
-    print(f"wrote {args.out}")
+    print(f"wrote {path}")
     return 0
 
 

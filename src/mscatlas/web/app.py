@@ -18,6 +18,7 @@ from mscatlas.web.curation import curation_router
 from mscatlas.web.pages import make_templates, pages_router, render
 from mscatlas.web.params import PARAM_ENUMS, FilterError
 from mscatlas.web.security import DEFAULT_MAX_BODY_BYTES, SecurityMiddleware
+from mscatlas.web.simulate import SimulationRegistry, simulate_router
 
 __all__ = ["create_app"]
 
@@ -54,12 +55,17 @@ def _problems(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def create_app(
-    store: Store, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, secret_key: str | None = None
+    store: Store,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    secret_key: str | None = None,
+    simulations: SimulationRegistry | None = None,
 ) -> FastAPI:
-    """The mscatlas web app (pages, curation and the JSON API) over ``store``.
+    """The mscatlas web app (pages, curation, the in silico lab and the JSON API) over ``store``.
 
     Sessions are signed with ``secret_key``, else ``MSCATLAS_SECRET_KEY``, else a random key
-    kept in the store's meta table.
+    kept in the store's meta table. Simulations run in ``simulations`` (by default a registry
+    of its own, with a small thread pool that the app shuts down with itself).
     """
     app = FastAPI(
         title="mscatlas",
@@ -76,6 +82,9 @@ def create_app(
     env = make_templates()
     sessions = Sessions(store, secret_key)
     app.state.sessions = sessions
+    registry = simulations if simulations is not None else SimulationRegistry()
+    app.state.simulations = registry
+    app.router.on_shutdown.append(registry.shutdown)
 
     def error_response(request: Request, status: int, title: str, messages: list[str], body: Any) -> Response:
         if _is_api(request):
@@ -125,6 +134,7 @@ def create_app(
 
     app.include_router(api_router(store))
     app.include_router(curation_router(store, env, sessions))
+    app.include_router(simulate_router(env, sessions, registry))
     app.include_router(pages_router(store, env))
     app.mount("/static", StaticFiles(packages=[("mscatlas.web", "static")]), name="static")
     app.add_middleware(SecurityMiddleware, max_body_bytes=max_body_bytes)

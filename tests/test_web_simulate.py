@@ -1,0 +1,361 @@
+"""The in silico lab in the browser: the form, background runs, the job page and /api/simulations."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mscatlas.kb.store import Store
+from mscatlas.sim import Injection, Protocol, call_direction, run, simulate_xenograft
+from mscatlas.web import create_app
+from mscatlas.web.simulate import SimulationRegistry, csp_safe_svg, parse_spec
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette asks for httpx2 instead of httpx; both work
+    from fastapi.testclient import TestClient
+
+PAYLOAD = '<script>alert("x")</script>'
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    store = Store.open(f"sqlite:///{tmp_path_factory.mktemp('sim') / 'w.sqlite'}", seed=False)
+    yield store
+    store.close()
+
+
+def make_client(store: Store, registry: SimulationRegistry | None = None, **kwargs) -> TestClient:
+    app = create_app(store, secret_key="test-secret-key", simulations=registry, **kwargs)
+    return TestClient(app, follow_redirects=False)
+
+
+@pytest.fixture(scope="module")
+def client(store: Store) -> TestClient:
+    return make_client(store)
+
+
+def csrf(c: TestClient) -> str:
+    page = c.get("/simulate")
+    assert page.status_code == 200, page.text
+    match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert match
+    return match.group(1)
+
+
+def wait_done(c: TestClient, url: str, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        data = c.get(url).json()
+        if data["status"] in ("done", "failed"):
+            return data
+        time.sleep(0.05)
+    raise AssertionError(f"{url} did not finish in {timeout} s")
+
+
+def job_id(location: str) -> str:
+    match = re.fullmatch(r"/(?:simulate|api/simulations)/([A-Za-z0-9_-]+)", location)
+    assert match, location
+    return match.group(1)
+
+
+class Gate:
+    """A runner that reports progress, then waits until the test opens the gate."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.open = threading.Event()
+        self.fail = fail
+
+    def __call__(self, spec, progress):
+        progress(0.5, "half way")
+        assert self.open.wait(10)
+        if self.fail:
+            raise RuntimeError(f"solver exploded {PAYLOAD}")
+        return {"kind": "test", "spec": spec.to_dict()}, "<svg></svg>"
+
+
+# ------------------------------------------------------------------ the form
+
+
+def test_form_page_has_every_kind_and_the_header_link(client: TestClient) -> None:
+    page = client.get("/simulate")
+    assert page.status_code == 200
+    html = page.text
+    assert '<a href="/simulate" aria-current="page">Simulate</a>' in html
+    for kind in ("coculture", "transwell", "cm", "ev", "xenograft"):
+        assert f'name="kind" value="{kind}"' in html
+    for name in ("ratio", "cm_percent", "ev_amount", "ev_unit", "hours", "msc_dose", "route", "days"):
+        assert f'name="{name}"' in html
+    assert 'http-equiv="refresh"' not in html
+    assert "Simulate</a>" in client.get("/").text  # the link is in every page's header
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "message"),
+    [
+        ({"kind": "coculture", "ratio": "lots"}, "ratio", "cannot read"),
+        ({"kind": "coculture", "ratio": "1:10", "hours": "-5"}, "hours", "must be more than 0"),
+        ({"kind": "coculture", "hours": "many"}, "hours", "is not a number"),
+        ({"kind": "cm", "cm_percent": "150"}, "cm_percent", "at most 100"),
+        ({"kind": "ev", "ev_unit": "bananas"}, "ev_unit", "unknown value"),
+        ({"kind": "xenograft", "schedule": "0,40", "days": "28"}, "schedule", "after the end"),
+        ({"kind": "xenograft", "route": "oral"}, "route", "unknown value"),
+        ({"kind": "xenograft", "n_animals": "0"}, "n_animals", "between 1 and 50"),
+        ({"kind": "organoid"}, "kind", "unknown value"),
+        ({"kind": "coculture", "msc_source": "moon"}, "msc_source", "unknown value"),
+    ],
+)
+def test_form_errors_are_shown_next_to_the_field(store: Store, form, field, message) -> None:
+    registry = SimulationRegistry(max_workers=1)
+    c = make_client(store, registry)
+    response = c.post("/simulate", data={**form, "csrf_token": csrf(c)})
+    assert response.status_code == 422
+    assert f'id="error-{field}"' in response.text
+    assert message in response.text
+    assert f'data-field="{field}"' in response.text
+    assert len(registry) == 0  # nothing was started
+    # what was typed is kept in the form
+    for name, value in form.items():
+        if name != "kind":
+            assert f'value="{value}"' in response.text or f'<option value="{value}"' not in response.text
+
+
+def test_only_the_fields_of_the_chosen_kind_are_checked() -> None:
+    spec, errors = parse_spec({"kind": "cm", "cm_percent": "25", "ratio": "nonsense", "days": "-1"})
+    assert errors == {} and spec is not None
+    assert spec.cm_percent == 25.0
+    spec, errors = parse_spec({"kind": "coculture", "ratio": "1:10"})
+    assert spec is not None and spec.msc_per_cancer == pytest.approx(0.1)
+    spec, errors = parse_spec({"kind": "ev", "ev_amount": "500", "ev_unit": "ng/mL"})
+    assert spec is not None and spec.ev_ug_per_ml == pytest.approx(0.5)
+
+
+def test_hostile_input_is_escaped(client: TestClient) -> None:
+    response = client.post(
+        "/simulate",
+        data={"kind": "coculture", "ratio": PAYLOAD, "hours": PAYLOAD, "csrf_token": csrf(client)},
+    )
+    assert response.status_code == 422
+    assert "<script" not in response.text.lower()
+    assert "&lt;script&gt;" in response.text
+
+
+# ------------------------------------------------------------------ CSRF and limits
+
+
+def test_the_form_needs_its_csrf_token(store: Store) -> None:
+    registry = SimulationRegistry(max_workers=1)
+    c = make_client(store, registry)
+    csrf(c)  # the session cookie exists, but the token is not sent
+    assert c.post("/simulate", data={"kind": "coculture"}).status_code == 403
+    wrong = c.post("/simulate", data={"kind": "coculture", "csrf_token": "forged"})
+    assert wrong.status_code == 403
+    assert "CSRF" in wrong.text
+    assert len(registry) == 0
+
+
+def test_request_size_limit_is_kept(store: Store) -> None:
+    c = make_client(store, max_body_bytes=1024)
+    big = {"kind": "coculture", "ratio": "1:10" + " " * 4000}
+    assert c.post("/simulate", data={**big, "csrf_token": csrf(c)}).status_code == 413
+    assert c.post("/api/simulations", json=big).status_code == 413
+
+
+# ------------------------------------------------------------------ a real run
+
+
+def test_coculture_run_completes_with_svg_and_the_right_numbers(client: TestClient) -> None:
+    form = {
+        "kind": "coculture",
+        "msc_source": "umbilical_cord",
+        "cancer_class": "solid",
+        "ratio": "1:10",
+        "hours": "48",
+        "csrf_token": csrf(client),
+    }
+    response = client.post("/simulate", data=form)
+    assert response.status_code == 303
+    location = response.headers["location"]
+    ident = job_id(location)
+    data = wait_done(client, f"/api/simulations/{ident}")
+    assert data["status"] == "done", data
+
+    expected = run(Protocol("direct_coculture", 48.0, msc_per_cancer=0.1), "umbilical_cord", "solid")
+    final = expected.final()
+    result = data["result"]
+    assert result["final"] == pytest.approx(final)
+    assert result["series"]["time_h"] == expected.times.tolist()
+    assert result["series"]["inhibition_percent"] == pytest.approx(expected.inhibition_percent().tolist())
+    assert result["predicted_direction"] == call_direction(expected)
+    assert data["request"]["ratio"] == "1:10"
+
+    page = client.get(location)
+    assert page.status_code == 200
+    html = page.text
+    assert 'http-equiv="refresh"' not in html  # finished: no more reloads
+    assert "<svg" in html and "</svg>" in html
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    assert "style=" not in svg and "<style" not in svg  # renders under the CSP
+    assert "<script" not in html.lower()
+    assert f"{final['inhibition_percent']:.1f}" in html
+    assert f"{final['viable_control']:,.0f}" in html
+    assert f"{final['viable_treated']:,.0f}" in html
+    assert call_direction(expected).replace("_", " ") in html
+    assert "umbilical cord MSCs on solid cancer" in html
+
+
+def test_xenograft_through_the_api_matches_the_model(client: TestClient) -> None:
+    response = client.post(
+        "/api/simulations",
+        json={
+            "kind": "xenograft",
+            "msc_dose": 2e6,
+            "route": "intratumoral",
+            "schedule": [0, 7],
+            "days": 21,
+            "n_animals": 4,
+            "seed": 3,
+        },
+    )
+    assert response.status_code == 202, response.text
+    data = wait_done(client, response.headers["location"])
+    assert data["status"] == "done"
+    expected = simulate_xenograft(
+        msc_source="bone_marrow",
+        cancer_class="solid",
+        injections=[Injection(0.0, 2e6, "intratumoral"), Injection(7.0, 2e6, "intratumoral")],
+        days=21.0,
+        n_animals=4,
+        seed=3,
+    )
+    series = data["result"]["series"]
+    assert series["day"] == expected.days.tolist()
+    assert series["treated_mean_mm3"] == pytest.approx(expected.group_mean("treated").tolist())
+    assert data["result"]["tgi_percent"] == pytest.approx(expected.tgi_percent())
+    page = client.get(data["url"]).text
+    assert "<svg" in page and f"{expected.tgi_percent():.1f}" in page
+
+
+# ------------------------------------------------------------------ status, progress, failures
+
+
+def test_api_status_goes_queued_running_done(store: Store) -> None:
+    gate = Gate()
+    registry = SimulationRegistry(max_workers=1, runner=gate)
+    c = make_client(store, registry)
+    first = c.post("/api/simulations", json={"kind": "cm", "cm_percent": 30})
+    second = c.post("/api/simulations", json={"kind": "ev", "ev_amount": 10})
+    assert first.status_code == second.status_code == 202
+    assert first.json()["status"] in ("queued", "running")  # the worker may already have it
+    assert second.json()["status"] == "queued"  # one worker, held by the first run
+    one, two = first.headers["location"], second.headers["location"]
+    deadline = time.monotonic() + 10
+    while c.get(one).json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    running = c.get(one).json()
+    assert running["progress"] == 0.5 and running["stage"] == "half way"
+    assert running["result"] is None
+    assert c.get(two).json()["status"] == "queued"  # one worker: the second waits
+
+    page = c.get(f"/simulate/{job_id(one)}").text  # the page reloads itself while running
+    assert '<meta http-equiv="refresh" content="1">' in page
+    assert '<progress max="100" value="50">' in page
+
+    gate.open.set()
+    done = wait_done(c, one)
+    assert done["status"] == "done" and done["progress"] == 1.0
+    assert done["result"] == {"kind": "test", "spec": {**done["request"]}}
+    assert wait_done(c, two)["status"] == "done"
+
+
+def test_a_failed_run_is_reported_escaped(store: Store) -> None:
+    gate = Gate(fail=True)
+    gate.open.set()
+    c = make_client(store, SimulationRegistry(max_workers=1, runner=gate))
+    response = c.post("/simulate", data={"kind": "coculture", "csrf_token": csrf(c)})
+    location = response.headers["location"]
+    data = wait_done(c, f"/api/simulations/{job_id(location)}")
+    assert data["status"] == "failed" and "solver exploded" in data["error"]
+    page = c.get(location).text
+    assert "The run failed" in page and "<script" not in page.lower()
+    assert 'http-equiv="refresh"' not in page
+
+
+def test_unknown_job_is_404(client: TestClient) -> None:
+    for path in ("/simulate/nosuchjobidatall", "/simulate/x", "/simulate/%3Cscript%3E"):
+        page = client.get(path)
+        assert page.status_code == 404
+        assert "<script" not in page.text.lower()
+    api = client.get("/api/simulations/nosuchjobidatall")
+    assert api.status_code == 404 and "no such simulation" in api.json()["detail"]
+
+
+def test_job_ids_are_random_and_the_registry_is_bounded(store: Store) -> None:
+    gate = Gate()
+    registry = SimulationRegistry(max_workers=1, max_jobs=2, runner=gate)
+    c = make_client(store, registry)
+    ids = [c.post("/api/simulations", json={}).json()["id"] for _ in range(2)]
+    assert len(set(ids)) == 2 and all(len(i) >= 20 for i in ids)
+    full = c.post("/api/simulations", json={})
+    assert full.status_code == 503 and full.headers["retry-after"] == "5"
+    page = c.post("/simulate", data={"csrf_token": csrf(c)})
+    assert page.status_code == 503
+    gate.open.set()
+    for ident in ids:
+        wait_done(c, f"/api/simulations/{ident}")
+    third = c.post("/api/simulations", json={})
+    assert third.status_code == 202  # the oldest finished job made room
+    assert c.get(f"/api/simulations/{ids[0]}").status_code == 404
+    assert c.get(f"/api/simulations/{ids[1]}").status_code == 200
+    wait_done(c, third.headers["location"])
+
+
+# ------------------------------------------------------------------ the API's input checks
+
+
+def test_api_rejects_bad_requests(client: TestClient) -> None:
+    bad = client.post("/api/simulations", json={"kind": "coculture", "ratio": "x", "colour": "red"})
+    assert bad.status_code == 422
+    params = {p["param"]: p for p in bad.json()["detail"]}
+    assert set(params) == {"ratio", "colour"}
+    assert "ratio" in params["ratio"]["message"]
+    form = client.post("/api/simulations", data={"kind": "coculture"})
+    assert form.status_code == 415
+    assert client.post("/api/simulations", json=[1, 2]).status_code == 422
+    garbled = client.post(
+        "/api/simulations", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert garbled.status_code == 400
+
+
+def test_api_is_in_the_openapi_schema(client: TestClient) -> None:
+    paths = client.get("/api/openapi.json").json()["paths"]
+    assert "post" in paths["/api/simulations"]
+    assert "get" in paths["/api/simulations/{job_id}"]
+    assert "/simulate" not in paths
+
+
+def test_csp_safe_svg_turns_styles_into_attributes() -> None:
+    svg = (
+        '<svg width="1"><defs><style type="text/css">*{x: y}</style></defs>'
+        '<path style="fill: none; stroke: #000"/></svg>'
+    )
+    out = csp_safe_svg(svg)
+    assert "<style" not in out and "style=" not in out
+    assert '<path fill="none" stroke="#000"/>' in out
+    assert out.startswith('<svg stroke-linejoin="round" stroke-linecap="butt"')
+
+
+def test_module_has_no_global_registry(tmp_path: Path) -> None:
+    one = Store.open(f"sqlite:///{tmp_path / 'a.sqlite'}", seed=False)
+    try:
+        a, b = create_app(one, secret_key="k"), create_app(one, secret_key="k")
+        assert a.state.simulations is not b.state.simulations
+    finally:
+        one.close()
