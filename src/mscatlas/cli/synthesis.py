@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,7 @@ from mscatlas.kb.store import Store
 from mscatlas.stats.conflict import conflicts, harvest
 from mscatlas.stats.harmonize import dose_coverage, harmonize
 from mscatlas.stats.moderators import fit_moderator_model, leave_one_study_out
+from mscatlas.stats.moderators import verdict as moderator_verdict
 
 __all__ = ["predict", "synthesize"]
 
@@ -25,22 +26,6 @@ SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the posterior d
 
 def _console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=160)
-
-
-def _verdict(effects: list[dict[str, Any]], validation: dict[str, Any]) -> str:
-    supported = [e["name"] for e in effects[1:] if e["supported"]]
-    model, base = validation["model"], validation["majority_baseline"]
-    better = model["log_loss"] < base["log_loss"] and model["brier"] < base["brier"]
-    parts = [
-        "moderators whose 95% interval excludes no effect: "
-        + (", ".join(supported) if supported else "none"),
-        "leave-one-study-out: the model "
-        + ("beats" if better else "does not beat")
-        + " the majority-class baseline",
-    ]
-    if not supported and not better:
-        parts.append("the current data cannot explain why results disagree beyond study-to-study differences")
-    return "; ".join(parts)
 
 
 def synthesize(
@@ -60,7 +45,7 @@ def synthesize(
     fit = fit_moderator_model(items, seed=seed)
     effects = fit.effects()
     validation = leave_one_study_out(items, seed=seed).to_dict()
-    verdict = _verdict(effects, validation)
+    verdict = moderator_verdict(effects, validation)
     if as_json:
         payload = {
             "level": level,

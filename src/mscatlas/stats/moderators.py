@@ -37,6 +37,7 @@ __all__ = [
     "design",
     "fit_moderator_model",
     "leave_one_study_out",
+    "verdict",
 ]
 
 # Moderator -> reference level (the level absorbed by the intercept).
@@ -374,3 +375,24 @@ def _covariates(item: HarmonizedItem, d: Design) -> dict[str, Any]:
     out["engineered"] = item.engineered
     out["dose"] = item.dose_value
     return out
+
+
+def verdict(effects: list[dict[str, Any]], validation: dict[str, Any]) -> str:
+    """The plain verdict: which moderators matter and whether the model beats the baseline.
+
+    ``effects`` is :meth:`ModeratorFit.effects` (intercept first) and ``validation`` is
+    :meth:`Validation.to_dict`.
+    """
+    supported = [e["name"] for e in effects[1:] if e["supported"]]
+    model, base = validation["model"], validation["majority_baseline"]
+    better = model["log_loss"] < base["log_loss"] and model["brier"] < base["brier"]
+    parts = [
+        "moderators whose 95% interval excludes no effect: "
+        + (", ".join(supported) if supported else "none"),
+        "leave-one-study-out: the model "
+        + ("beats" if better else "does not beat")
+        + " the majority-class baseline",
+    ]
+    if not supported and not better:
+        parts.append("the current data cannot explain why results disagree beyond study-to-study differences")
+    return "; ".join(parts)

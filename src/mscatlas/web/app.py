@@ -19,6 +19,7 @@ from mscatlas.web.pages import make_templates, pages_router, render
 from mscatlas.web.params import PARAM_ENUMS, FilterError
 from mscatlas.web.security import DEFAULT_MAX_BODY_BYTES, SecurityMiddleware
 from mscatlas.web.simulate import SimulationRegistry, simulate_router
+from mscatlas.web.synthesis import SynthesisCache, synthesis_router
 
 __all__ = ["create_app"]
 
@@ -135,6 +136,9 @@ def create_app(
     app.include_router(api_router(store))
     app.include_router(curation_router(store, env, sessions))
     app.include_router(simulate_router(env, sessions, registry))
+    synthesis = SynthesisCache()
+    app.state.synthesis = synthesis
+    app.include_router(synthesis_router(store, env, synthesis))  # before /trials/{nct_id}
     app.include_router(pages_router(store, env))
     app.mount("/static", StaticFiles(packages=[("mscatlas.web", "static")]), name="static")
     app.add_middleware(SecurityMiddleware, max_body_bytes=max_body_bytes)
