@@ -223,6 +223,30 @@ def _report(outcome: Outcome, as_json: bool, title: str, used: dict[str, Any]) -
         console.print(f"note: {note}")
 
 
+def _run_and_report(
+    proto: Protocol,
+    msc_source: MscSource,
+    cancer_class: CancerClass,
+    engineering: list[str] | None,
+    payload: list[Payload] | None,
+    assumed: bool,
+    calibration_file: str | None,
+    as_json: bool,
+    title: str,
+) -> None:
+    """Run one protocol with the chosen parameters and print it (shared by coculture and cm)."""
+    calibration, used = _calibration(assumed, calibration_file)
+    outcome = run(
+        proto,
+        msc_source.value,
+        cancer_class,
+        engineering=_engineering(engineering),
+        payloads=[p.value for p in payload or []],
+        calibration=calibration,
+    )
+    _report(outcome, as_json, title, used)
+
+
 @sim_app.command()
 def coculture(
     ratio: Annotated[
@@ -246,20 +270,9 @@ def coculture(
         msc_per_cancer=_ratio(ratio),
         cancer_cells=cancer_cells,
     )
-    calibration, used = _calibration(assumed, calibration_file)
-    outcome = run(
-        proto,
-        msc_source.value,
-        cancer_class,
-        engineering=_engineering(engineering),
-        payloads=[p.value for p in payload or []],
-        calibration=calibration,
-    )
-    _report(
-        outcome,
-        as_json,
-        f"{proto.delivery}, MSC:cancer {ratio}, {msc_source.value} on {cancer_class.value}",
-        used,
+    title = f"{proto.delivery}, MSC:cancer {ratio}, {msc_source.value} on {cancer_class.value}"
+    _run_and_report(
+        proto, msc_source, cancer_class, engineering, payload, assumed, calibration_file, as_json, title
     )
 
 
@@ -291,17 +304,9 @@ def cm(
         conditioning=Conditioning(conditioning_cells, conditioning_volume, conditioning_hours),
         cancer_cells=cancer_cells,
     )
-    calibration, used = _calibration(assumed, calibration_file)
-    outcome = run(
-        proto,
-        msc_source.value,
-        cancer_class,
-        engineering=_engineering(engineering),
-        payloads=[p.value for p in payload or []],
-        calibration=calibration,
-    )
-    _report(
-        outcome, as_json, f"conditioned medium {percent:g}%, {msc_source.value} on {cancer_class.value}", used
+    title = f"conditioned medium {percent:g}%, {msc_source.value} on {cancer_class.value}"
+    _run_and_report(
+        proto, msc_source, cancer_class, engineering, payload, assumed, calibration_file, as_json, title
     )
 
 

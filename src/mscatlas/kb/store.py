@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -38,6 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -85,7 +87,7 @@ API_OWNED_TRIAL_FIELDS = (
 
 
 class Base(DeclarativeBase):
-    pass
+    """Declarative base of every table of the store."""
 
 
 class StudyRow(Base):
@@ -631,8 +633,8 @@ class Store:
         try:
             with self.session() as session:
                 session.add(MetaRow(key=key, value=make()))
-        except Exception:  # another process stored one first: use theirs
-            pass
+        except IntegrityError:  # another process stored one first: use theirs
+            logging.getLogger(__name__).debug("meta key %s was stored concurrently", key)
         value = self.get_meta(key)
         if value is None:
             raise RuntimeError(f"cannot store meta value {key!r}")

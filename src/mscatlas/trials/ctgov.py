@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -348,10 +349,8 @@ def _retry_after_seconds(value: str | None, now: float) -> float | None:
     if not value:
         return None
     value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):  # delta-seconds
+        return float(value)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

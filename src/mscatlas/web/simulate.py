@@ -496,7 +496,7 @@ class SimulationJob:
 
 
 class RegistryFull(RuntimeError):
-    pass
+    """Every slot of the job registry holds an unfinished job."""
 
 
 class SimulationRegistry:
