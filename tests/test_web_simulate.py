@@ -13,6 +13,7 @@ import pytest
 
 from mscatlas.kb.store import Store
 from mscatlas.sim import Injection, Protocol, call_direction, run, simulate_xenograft
+from mscatlas.sim.calibrate import load_calibration
 from mscatlas.web import create_app
 from mscatlas.web.simulate import SimulationRegistry, csp_safe_svg, parse_spec
 
@@ -185,7 +186,12 @@ def test_coculture_run_completes_with_svg_and_the_right_numbers(client: TestClie
     data = wait_done(client, f"/api/simulations/{ident}")
     assert data["status"] == "done", data
 
-    expected = run(Protocol("direct_coculture", 48.0, msc_per_cancer=0.1), "umbilical_cord", "solid")
+    expected = run(
+        Protocol("direct_coculture", 48.0, msc_per_cancer=0.1),
+        "umbilical_cord",
+        "solid",
+        calibration=load_calibration(),
+    )
     final = expected.final()
     result = data["result"]
     assert result["final"] == pytest.approx(final)

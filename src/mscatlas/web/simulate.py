@@ -296,6 +296,7 @@ ProgressFn = Callable[[float, str], None]
 
 def _in_vitro(spec: SimulationSpec) -> tuple[dict[str, Any], Any]:
     from mscatlas.sim import Protocol, call_direction, run
+    from mscatlas.sim.calibrate import load_calibration
     from mscatlas.sim.protocol import SOLVER
 
     delivery = {
@@ -311,9 +312,12 @@ def _in_vitro(spec: SimulationSpec) -> tuple[dict[str, Any], Any]:
         cm_percent=spec.cm_percent,
         ev_ug_per_ml=spec.ev_ug_per_ml,
     )
-    outcome = run(proto, spec.msc_source, spec.cancer_class)
+    # The same parameters as the command line: the shipped calibration when there is one.
+    calibration = load_calibration()
+    outcome = run(proto, spec.msc_source, spec.cancer_class, calibration=calibration)
     result = {
         "kind": "in_vitro",
+        "parameters": "calibrated" if calibration is not None else "assumed",
         "protocol": {
             "delivery": proto.delivery,
             "hours": proto.hours,
