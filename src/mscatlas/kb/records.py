@@ -27,6 +27,7 @@ __all__ = [
     "dataset_from_records",
     "read_record_files",
     "read_records",
+    "records_from_yaml",
     "validate_paths",
 ]
 
@@ -139,6 +140,11 @@ def _yaml_records(text: str, file: str) -> list[RawRecord]:
     if data is None:
         return []
     return _records_from_tree(data, root, file)
+
+
+def records_from_yaml(text: str, file: str) -> list[RawRecord]:
+    """Records of a YAML text (e.g. a web form), errors naming ``file`` as their source."""
+    return _yaml_records(text, file)
 
 
 def _records_from_tree(data: Any, node: Any, file: str) -> list[RawRecord]:

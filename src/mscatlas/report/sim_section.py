@@ -88,7 +88,7 @@ def homing_snapshot(
     import matplotlib.pyplot as plt
 
     from mscatlas.sim.abm import AbmConfig, AbmModel
-    from mscatlas.sim.abm.plot import _draw
+    from mscatlas.sim.abm.plot import draw_tissue
 
     config = AbmConfig.from_parameters(n_cancer=n_cancer, n_msc=n_msc)
     hours = 24.0 * days
@@ -97,7 +97,7 @@ def homing_snapshot(
     homing = [None if f != f else round(float(f), 6) for f in result.homing_fraction]
     with plt.rc_context({"svg.hashsalt": f"mscatlas-homing-{seed}", "svg.image_inline": True}):
         fig, (left, right) = plt.subplots(1, 2, figsize=(8.4, 3.6), gridspec_kw={"width_ratios": [1, 1.15]})
-        _draw(left, snap, config.domain_size, max(float(snap.cxcl12.max()), 1e-12))
+        draw_tissue(left, snap, config.domain_size, max(float(snap.cxcl12.max()), 1e-12))
         left.legend(loc="upper right", fontsize=6, markerscale=3)
         left.title.set_fontsize(7)
         right.plot(

@@ -7,6 +7,7 @@ answers 409 and nothing is written. Each change is a revision with who, when and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -14,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment
 
 from mscatlas.kb.models import FLAG_CODES, EvidenceItem
-from mscatlas.kb.records import RawRecord, RecordFileError, _yaml_records, dataset_from_records
+from mscatlas.kb.records import RawRecord, RecordFileError, dataset_from_records, records_from_yaml
 from mscatlas.kb.store import CurationError, Store, VersionConflict
 from mscatlas.web.auth import Sessions, read_form, redirect, safe_next
 from mscatlas.web.pages import render
@@ -61,7 +62,7 @@ def parse_submission(
     if not text.strip():
         return None, [problem(None, "write the evidence item as YAML")]
     try:
-        records = _yaml_records(text, FORM_FILE)
+        records = records_from_yaml(text, FORM_FILE)
     except RecordFileError as exc:
         return None, [problem(e.field, e.message, e.line) for e in exc.errors]
     if len(records) != 1:
@@ -110,6 +111,19 @@ def _version(form: dict[str, str]) -> int:
 
 def curation_router(store: Store, env: Environment, sessions: Sessions) -> APIRouter:
     router = APIRouter(include_in_schema=False)
+
+    def apply_change(
+        request: Request, change: Callable[[], object], done: str, text: str | None = None
+    ) -> Response:
+        """Run one store change: a stale version shows the conflict page (409), any other refusal
+        by the store is a 409 with its message, success redirects to ``done``."""
+        try:
+            change()
+        except VersionConflict as exc:
+            return conflict(request, exc, text)
+        except CurationError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        return redirect(request, sessions, done)
 
     def conflict(request: Request, exc: VersionConflict, text: str | None = None) -> HTMLResponse:
         return render(
@@ -247,13 +261,14 @@ def curation_router(store: Store, env: Environment, sessions: Sessions) -> APIRo
                 errors=errors,
                 version=version,
             )
-        try:
-            store.edit_evidence(record_id, item, expected_version=version, by=user.name, reason=reason)
-        except VersionConflict as exc:
-            return conflict(request, exc, text)
-        except CurationError as exc:
-            raise HTTPException(status_code=409, detail=str(exc)) from exc
-        return redirect(request, sessions, f"/evidence/{record_id}")
+        return apply_change(
+            request,
+            lambda: store.edit_evidence(
+                record_id, item, expected_version=version, by=user.name, reason=reason
+            ),
+            f"/evidence/{record_id}",
+            text,
+        )
 
     # ------------------------------------------------------------ review and flags
 
@@ -274,15 +289,13 @@ def curation_router(store: Store, env: Environment, sessions: Sessions) -> APIRo
         reason = _text(form, "reason", MAX_REASON)
         if decision == "reject" and not reason:
             raise HTTPException(status_code=422, detail="say why the item is rejected")
-        try:
-            store.review_evidence(
+        return apply_change(
+            request,
+            lambda: store.review_evidence(
                 record_id, decision, expected_version=version, by=user.name, reason=reason or "no comment"
-            )
-        except VersionConflict as exc:
-            return conflict(request, exc)
-        except CurationError as exc:
-            raise HTTPException(status_code=409, detail=str(exc)) from exc
-        return redirect(request, sessions, f"/evidence/{record_id}")
+            ),
+            f"/evidence/{record_id}",
+        )
 
     @router.post("/evidence/{record_id}/flag")
     async def flag(request: Request, record_id: str) -> Response:
@@ -298,11 +311,11 @@ def curation_router(store: Store, env: Environment, sessions: Sessions) -> APIRo
         note = _text(form, "note", MAX_NOTE)
         if not note:
             raise HTTPException(status_code=422, detail="a flag needs a comment explaining it")
-        try:
-            store.flag_evidence(record_id, code, note, expected_version=version, by=user.name)
-        except VersionConflict as exc:
-            return conflict(request, exc)
-        return redirect(request, sessions, f"/evidence/{record_id}#flags")
+        return apply_change(
+            request,
+            lambda: store.flag_evidence(record_id, code, note, expected_version=version, by=user.name),
+            f"/evidence/{record_id}#flags",
+        )
 
     @router.post("/evidence/{record_id}/unflag")
     async def unflag(request: Request, record_id: str) -> Response:
@@ -317,15 +330,14 @@ def curation_router(store: Store, env: Environment, sessions: Sessions) -> APIRo
         comment = _text(form, "comment", MAX_NOTE)
         if not comment:
             raise HTTPException(status_code=422, detail="say why the flag is removed")
-        try:
-            store.unflag_evidence(
-                record_id, index, form.get("code", ""), comment, expected_version=version, by=user.name
-            )
-        except VersionConflict as exc:
-            return conflict(request, exc)
-        except CurationError as exc:
-            raise HTTPException(status_code=409, detail=str(exc)) from exc
-        return redirect(request, sessions, f"/evidence/{record_id}#flags")
+        code = form.get("code", "")
+        return apply_change(
+            request,
+            lambda: store.unflag_evidence(
+                record_id, index, code, comment, expected_version=version, by=user.name
+            ),
+            f"/evidence/{record_id}#flags",
+        )
 
     return router
 

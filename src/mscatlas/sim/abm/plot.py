@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 from mscatlas.sim.abm.agents import CANCER, MSC
 from mscatlas.sim.abm.model import AbmResult, Snapshot
 
-__all__ = ["has_pillow", "plot_series", "plot_snapshot", "save_animation"]
+__all__ = ["draw_tissue", "has_pillow", "plot_series", "plot_snapshot", "save_animation"]
 
 
 def has_pillow() -> bool:
@@ -28,7 +28,7 @@ def has_pillow() -> bool:
     return importlib.util.find_spec("PIL") is not None
 
 
-def _draw(ax: Axes, snap: Snapshot, extent: float, vmax: float) -> None:
+def draw_tissue(ax: Axes, snap: Snapshot, extent: float, vmax: float) -> None:
     ax.clear()
     ax.imshow(
         snap.cxcl12,
@@ -67,7 +67,7 @@ def plot_snapshot(snap: Snapshot, extent: float, path: str | Path, *, vmax: floa
     """One PNG of cells over the CXCL12 field."""
     path = Path(path)
     fig, ax = plt.subplots(figsize=(5.5, 5.5), dpi=110)
-    _draw(ax, snap, extent, vmax if vmax is not None else max(float(snap.cxcl12.max()), 1e-12))
+    draw_tissue(ax, snap, extent, vmax if vmax is not None else max(float(snap.cxcl12.max()), 1e-12))
     ax.legend(loc="upper right", fontsize=7, markerscale=3)
     fig.tight_layout()
     fig.savefig(path)
@@ -101,7 +101,7 @@ def save_animation(snaps: Sequence[Snapshot], extent: float, path: str | Path, *
 
     vmax = max(max(float(s.cxcl12.max()) for s in snaps), 1e-12)
     fig, ax = plt.subplots(figsize=(5, 5), dpi=80)
-    anim = FuncAnimation(fig, lambda i: _draw(ax, snaps[i], extent, vmax), frames=len(snaps))
+    anim = FuncAnimation(fig, lambda i: draw_tissue(ax, snaps[i], extent, vmax), frames=len(snaps))
     anim.save(str(path), writer=PillowWriter(fps=fps))
     plt.close(fig)
     return True
