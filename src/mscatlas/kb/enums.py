@@ -33,6 +33,16 @@ class MscSource(StrEnum):
     peripheral_blood = "peripheral_blood"
     skeletal_muscle = "skeletal_muscle"
     hair_follicle = "hair_follicle"
+    endometrium = "endometrium"
+    decidua = "decidua"
+    chorion = "chorion"
+    gingiva = "gingiva"
+    periodontal_ligament = "periodontal_ligament"
+    synovium = "synovium"
+    dermis = "dermis"
+    liver = "liver"
+    induced_pluripotent = "induced_pluripotent"
+    tumor_associated = "tumor_associated"
     unspecified = "unspecified"
 
 

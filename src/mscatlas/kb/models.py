@@ -50,15 +50,21 @@ __all__ = [
     "EvidenceItem",
     "Flag",
     "Mechanism",
+    "Host",
     "Provenance",
     "QuantitativeOutcome",
+    "ReportingChecklist",
+    "RiskOfBias",
     "Study",
     "TrialArm",
     "TrialDate",
     "TrialIntervention",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Schema 2 (field-scale curation): studies outside the review (no ``ref``, id ``pmid<PMID>``),
+# SYRCLE risk of bias and reporting completeness on studies, the in vivo host on evidence items,
+# engineering payloads, and outcomes read off figures (flagged, with the method).
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 RecordId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
@@ -78,6 +84,10 @@ FLAG_CODES = {
     "missing_reference": "the reference is cited but absent from the review's reference list",
     "wording_error": "the review's wording of this finding contains an evident slip",
     "unverified": "the primary source could not be reached to check this item",
+    "figure_reading": "a number was read off a figure by axis calibration, not from text or a table",
+    "sources_disagree": "two sources state different values for this field; both are recorded in notes",
+    "retracted": "the paper has been retracted or carries an expression of concern",
+    "double_read_mismatch": "a blind second reading disagreed on a field; the resolution is in notes",
 }
 
 
@@ -100,9 +110,16 @@ class Flag(_Strict):
 
 
 class Provenance(_Strict):
-    """Where a curated fact came from."""
+    """Where a curated fact came from.
 
-    review_location: Text = Field(description="e.g. 'Table 1, row 3' or 'Section 4, paragraph 4'")
+    Items of the review's studies say where the review states them (``review_location``);
+    items found by the systematic search have no review location and must name the primary
+    source that was read.
+    """
+
+    review_location: Text | None = Field(
+        default=None, description="e.g. 'Table 1, row 3' or 'Section 4, paragraph 4'; None outside the review"
+    )
     table: Annotated[int, Field(ge=1, le=2)] | None = None
     row: Annotated[int, Field(ge=1)] | None = None
     section: str | None = None
@@ -119,6 +136,8 @@ class Provenance(_Strict):
     def _checked_needs_source(self) -> Provenance:
         if self.primary_source_checked and not self.primary_source:
             raise ValueError("primary_source_checked is true but primary_source is empty")
+        if self.review_location is None and not self.primary_source_checked:
+            raise ValueError("a record outside the review needs primary_source_checked and primary_source")
         if (self.table is None) != (self.row is None):
             raise ValueError("table and row go together")
         return self
@@ -152,13 +171,81 @@ class Engineering(_Strict):
         ),
     ]
     detail: Text
+    payload: Text | None = Field(
+        default=None,
+        description="what the product carries or expresses: a gene or protein (TRAIL, IFN-beta), a "
+        "miRNA (miR-124), a drug (paclitaxel), a virus (oncolytic adenovirus ICOVIR5)",
+    )
 
+
+RobAnswer = Literal["yes", "no", "unclear"]
+SYRCLE_ITEMS: dict[str, str] = {
+    "sequence_generation": "allocation sequence adequately generated and applied",
+    "baseline_characteristics": "groups similar at baseline or adjusted for confounders",
+    "allocation_concealment": "allocation adequately concealed",
+    "random_housing": "animals randomly housed during the experiment",
+    "blinding_caregivers": "caregivers and investigators blinded to the intervention",
+    "random_outcome_assessment": "animals selected at random for outcome assessment",
+    "blinding_outcome_assessors": "outcome assessor blinded",
+    "incomplete_outcome_data": "incomplete outcome data adequately addressed",
+    "selective_reporting": "reports free of selective outcome reporting",
+    "other_bias": "free of other problems that could cause a high risk of bias",
+}
+
+
+class RiskOfBias(_Strict):
+    """SYRCLE's risk-of-bias tool for animal studies (Hooijmans et al. 2014, BMC Med Res Methodol
+    14:43): ten signalling questions, each answered ``yes`` (low risk), ``no`` (high risk) or
+    ``unclear`` (not reported). Filled for every study with in vivo evidence."""
+
+    sequence_generation: RobAnswer
+    baseline_characteristics: RobAnswer
+    allocation_concealment: RobAnswer
+    random_housing: RobAnswer
+    blinding_caregivers: RobAnswer
+    random_outcome_assessment: RobAnswer
+    blinding_outcome_assessors: RobAnswer
+    incomplete_outcome_data: RobAnswer
+    selective_reporting: RobAnswer
+    other_bias: RobAnswer
+    assessed_from: Literal["full_text", "abstract"]
+    notes: str | None = None
+
+    def answers(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in SYRCLE_ITEMS}
+
+
+class EvReporting(_Strict):
+    """MISEV2018 minimal information for an EV study: what the paper reports."""
+
+    isolation_method: str | None = Field(
+        default=None, description="e.g. 'ultracentrifugation', 'ExoQuick precipitation'; None if unstated"
+    )
+    particle_quantification: bool | None = None
+    positive_markers: bool | None = Field(default=None, description="EV proteins shown present (CD63, TSG101)")
+    negative_markers: bool | None = Field(default=None, description="non-EV proteins shown absent (calnexin)")
+    electron_microscopy: bool | None = None
+    nanoparticle_tracking: bool | None = None
+
+
+class ReportingChecklist(_Strict):
+    """How completely the study characterises its MSC product (ISCT 2006 minimal criteria,
+    passage and donor; MISEV2018 for EVs). ``True``: reported; ``False``: not reported;
+    ``None``: the curator could not tell from what was read."""
+
+    surface_markers: bool | None = Field(default=None, description="ISCT positive/negative markers shown")
+    trilineage: bool | None = Field(default=None, description="osteo-, adipo-, chondrogenic differentiation shown")
+    passage: str | None = Field(default=None, description="passage used, as stated (e.g. 'P3-P5'); None if unstated")
+    donor: str | None = Field(default=None, description="donor details as stated (age, sex, number of donors)")
+    ev: EvReporting | None = None
+    assessed_from: Literal["full_text", "abstract"]
 
 class Study(_Strict):
-    """A paper in the review's reference list."""
+    """A paper: one of the review's references (``ref``, id ``ref<N>``) or a paper the systematic
+    search included (no ``ref``, id ``pmid<PMID>``)."""
 
     id: RecordId
-    ref: RefNumber
+    ref: RefNumber | None = None
     authors: list[Text] = Field(min_length=1)
     et_al: bool = False
     title: Text
@@ -169,14 +256,41 @@ class Study(_Strict):
     pages: str | None = None
     doi: Annotated[str, StringConstraints(pattern=r"^10\.\d{4,9}/\S+$")] | None = None
     pmid: Annotated[str, StringConstraints(pattern=r"^\d{1,9}$")] | None = None
+    pmcid: Annotated[str, StringConstraints(pattern=r"^PMC\d{1,9}$")] | None = None
     review_citation: str | None = Field(default=None, description="the entry as printed in the review")
+    candidate: str | None = Field(default=None, description="the intake candidate this study came from")
+    search: str | None = Field(default=None, description="the recorded search (query id) that found it")
+    risk_of_bias: RiskOfBias | None = None
+    reporting: ReportingChecklist | None = None
     flags: list[Flag] = Field(default_factory=list)
     notes: str | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def in_review(self) -> bool:
+        """Whether the study is one of the review's references (its selection)."""
+        return self.ref is not None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_derived(cls, data: object) -> object:
+        if isinstance(data, dict) and "in_review" in data:
+            data = dict(data)
+            claimed = data.pop("in_review")
+            if bool(claimed) != (data.get("ref") is not None):
+                raise ValueError("in_review contradicts ref")
+        return data
+
     @model_validator(mode="after")
     def _id_matches_ref(self) -> Study:
-        if self.id != f"ref{self.ref}":
-            raise ValueError(f"study id must be 'ref{self.ref}' for reference {self.ref}")
+        if self.ref is not None:
+            if self.id != f"ref{self.ref}":
+                raise ValueError(f"study id must be 'ref{self.ref}' for reference {self.ref}")
+        elif self.pmid is not None:
+            if self.id != f"pmid{self.pmid}":
+                raise ValueError(f"study id must be 'pmid{self.pmid}' for PMID {self.pmid}")
+        elif self.id.startswith(("ref", "pmid")) or self.doi is None:
+            raise ValueError("a study outside the review needs a pmid (id 'pmid<PMID>') or a doi and its own id")
         return self
 
 
@@ -211,10 +325,16 @@ class QuantitativeOutcome(_Strict):
     ci_ub: float | None = None
     p_value: Annotated[float, Field(ge=0, le=1)] | None = None
     source: Text = Field(description="where the number was read, e.g. 'abstract', 'Fig. 3B legend'")
+    from_figure: bool = Field(default=False, description="read off a plot rather than text or a table")
+    figure_method: str | None = Field(
+        default=None, description="how a figure was read, e.g. 'axis-calibrated reading (WebPlotDigitizer)'"
+    )
     notes: str | None = None
 
     @model_validator(mode="after")
     def _complete_for_kind(self) -> QuantitativeOutcome:
+        if self.from_figure and not self.figure_method:
+            raise ValueError("an outcome read off a figure needs figure_method")
         needed = {
             "group_summary": (
                 "treated_mean",
@@ -239,12 +359,27 @@ class QuantitativeOutcome(_Strict):
         return self
 
 
+class Host(_Strict):
+    """The animal an in vivo finding was made in, and how the MSC donor relates to it."""
+
+    species: Literal["mouse", "rat", "other"]
+    strain: str | None = Field(default=None, description="e.g. 'BALB/c nude', 'NOD/SCID', 'C57BL/6'")
+    immune_status: Literal["immunodeficient", "immunocompetent", "humanized"] | None = None
+    msc_relation: Literal["xenogeneic", "allogeneic", "syngeneic", "autologous"] | None = Field(
+        default=None,
+        description="MSC donor vs host: another species (xenogeneic), same species other strain "
+        "(allogeneic), same inbred strain (syngeneic), the same animal (autologous)",
+    )
+
+
 class EvidenceItem(_Strict):
     """One finding: one MSC product, one cancer model, one setting, one delivery, one endpoint."""
 
     id: RecordId
     study: RecordId
-    refs: list[RefNumber] = Field(min_length=1)
+    refs: list[RefNumber] = Field(
+        default_factory=list, description="the review's reference numbers for it; empty outside the review"
+    )
     msc_species: MscSpecies
     msc_source: list[MscSource] = Field(min_length=1)
     source_detail: str | None = None
@@ -258,6 +393,7 @@ class EvidenceItem(_Strict):
     delivery: Delivery
     setting: Setting
     route: str | None = Field(default=None, description="in vivo: intravenous, subcutaneous, ...")
+    host: Host | None = Field(default=None, description="in vivo only: the animal host")
     dose: Dose = Field(default_factory=Dose)
     duration: Duration | None = None
     endpoint: Endpoint
@@ -284,8 +420,9 @@ class EvidenceItem(_Strict):
         cancer = vocab.cancer_types.get(self.cancer_type)
         tissues = {}
         for source in self.msc_source:
-            if source is not MscSource.unspecified:
-                tissues[source.value] = vocab.tissues.get(source.value)["uberon"]
+            uberon = None if source is MscSource.unspecified else vocab.tissues.get(source.value)["uberon"]
+            if uberon:  # iPSC-derived and tumour-associated MSCs have no tissue term
+                tissues[source.value] = uberon
         return {
             "msc_source": tissues,
             "cancer_type": {k: str(cancer[k]) for k in ("oncotree", "ncit") if cancer.get(k)},
@@ -349,6 +486,10 @@ class EvidenceItem(_Strict):
             )
         if re.fullmatch(r"ref\d+", self.study) and int(self.study[3:]) not in self.refs:
             raise ValueError(f"refs {self.refs} must include the study's reference {self.study[3:]}")
+        if not re.fullmatch(r"ref\d+", self.study) and self.refs:
+            raise ValueError("refs are the review's reference numbers; a study outside the review has none")
+        if self.host is not None and self.setting is not Setting.in_vivo:
+            raise ValueError("host is for in vivo items only")
         return self
 
 

@@ -101,7 +101,7 @@ def _guess_kind(data: dict[str, Any]) -> RecordKind | None:
         return "trial"
     if "endpoint" in data or "direction" in data or "delivery" in data:
         return "evidence"
-    if "ref" in data and "title" in data:
+    if "title" in data and ("ref" in data or "journal" in data or "authors" in data):
         return "study"
     return None
 
@@ -183,8 +183,10 @@ def _records_from_tree(data: Any, node: Any, file: str) -> list[RawRecord]:
         if version != SCHEMA_VERSION:
             from mscatlas.kb.schema import upgrade  # local: upgrade readers are rarely needed
 
-            data = upgrade(data, file)
-            node = None
+            upgraded = upgrade(data, file)
+            if upgraded is not data:  # reshaped: the YAML nodes no longer match the records
+                node = None
+            data = upgraded
         out: list[RawRecord] = []
         node_map = {k.value: v for k, v in node.value} if node is not None else {}
         for section, kind in SECTION_KINDS.items():

@@ -18,6 +18,15 @@ __all__ = ["UPGRADERS", "upgrade"]
 UPGRADERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
+def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Schema 2 only adds optional fields (risk of bias, reporting, host, payload, figure
+    readings) and lets studies outside the review exist, so a version-1 dump is already valid."""
+    return data
+
+
+UPGRADERS[1] = _v1_to_v2
+
+
 def upgrade(data: dict[str, Any], file: str) -> dict[str, Any]:
     """Bring an exported dataset dict up to the current schema version."""
     from mscatlas.kb.records import RecordError, RecordFileError

@@ -16,7 +16,15 @@ __all__ = ["shipped_dataset", "shipped_files", "shipped_hash"]
 def shipped_files() -> list[Path]:
     """The record files of the shipped dataset: studies, evidence files, trials."""
     root = Path(str(resources.files("mscatlas.kb").joinpath("data")))
-    files = [root / "studies.yaml", *sorted((root / "evidence").glob("*.yaml")), root / "trials.yaml"]
+    # The review's studies first, then the studies the systematic search added (studies/*.yaml),
+    # then every evidence file, then the trials.
+    files = [
+        root / "studies.yaml",
+        *sorted((root / "studies").glob("*.yaml")),
+        *sorted((root / "evidence").glob("*.yaml")),
+        root / "trials.yaml",
+        *sorted((root / "trials").glob("*.yaml")),
+    ]
     return [f for f in files if f.exists()]
 
 
