@@ -70,11 +70,23 @@ class Vocabulary:
 
 
 def _read(name: str) -> list[dict[str, Any]]:
-    text = resources.files("mscatlas.kb").joinpath("data").joinpath("vocab").joinpath(name).read_text("utf-8")
-    data = yaml.safe_load(text) or []
-    if not isinstance(data, list):
-        raise ValueError(f"vocab/{name}: expected a list of entries")
-    return data
+    """Entries of ``vocab/<name>``, then of ``vocab/<stem>/*.yaml`` (additions filed per curation
+    batch, so that curators working in parallel never edit the same file)."""
+    root = resources.files("mscatlas.kb").joinpath("data").joinpath("vocab")
+    parts = [(name, root.joinpath(name))]
+    extra = root.joinpath(name.removesuffix(".yaml"))
+    if extra.is_dir():
+        parts += sorted(
+            ((f"{extra.name}/{p.name}", p) for p in extra.iterdir() if p.name.endswith(".yaml")),
+            key=lambda pair: pair[0],
+        )
+    rows: list[dict[str, Any]] = []
+    for label, part in parts:
+        data = yaml.safe_load(part.read_text("utf-8")) or []
+        if not isinstance(data, list):
+            raise ValueError(f"vocab/{label}: expected a list of entries")
+        rows.extend(data)
+    return rows
 
 
 def _terms(kind: str, rows: list[dict[str, Any]], name_key: str) -> Terms:
