@@ -18,6 +18,7 @@ from mscatlas.cli.sim_sweep import sweep
 from mscatlas.cli.synthesis import predict, synthesize
 from mscatlas.cli.trials import trials_app
 from mscatlas.cli.trials_registry import import_trials, landscape, sync
+from mscatlas.cli.trials_roots import roots
 from mscatlas.cli.users import users_app
 from mscatlas.cli.web import release, serve
 from mscatlas.kb.dose import DoseParseError, parse_dose
@@ -285,6 +286,7 @@ app.add_typer(sim_app, name="sim")
 trials_app.command("import")(import_trials)
 trials_app.command("sync")(sync)
 trials_app.command("landscape")(landscape)
+trials_app.command("roots")(roots)
 app.add_typer(trials_app, name="trials")
 app.command("serve")(serve)
 app.command("release")(release)

@@ -40,6 +40,7 @@ from mscatlas.kb.enums import (
     Setting,
     TrialPurpose,
 )
+from mscatlas.kb.trial_dose import RegistryId, TrialDose, registry_of
 from mscatlas.kb.vocab import load_vocabulary
 
 __all__ = [
@@ -49,8 +50,8 @@ __all__ = [
     "Engineering",
     "EvidenceItem",
     "Flag",
-    "Mechanism",
     "Host",
+    "Mechanism",
     "Provenance",
     "QuantitativeOutcome",
     "ReportingChecklist",
@@ -222,7 +223,9 @@ class EvReporting(_Strict):
         default=None, description="e.g. 'ultracentrifugation', 'ExoQuick precipitation'; None if unstated"
     )
     particle_quantification: bool | None = None
-    positive_markers: bool | None = Field(default=None, description="EV proteins shown present (CD63, TSG101)")
+    positive_markers: bool | None = Field(
+        default=None, description="EV proteins shown present (CD63, TSG101)"
+    )
     negative_markers: bool | None = Field(default=None, description="non-EV proteins shown absent (calnexin)")
     electron_microscopy: bool | None = None
     nanoparticle_tracking: bool | None = None
@@ -234,11 +237,18 @@ class ReportingChecklist(_Strict):
     ``None``: the curator could not tell from what was read."""
 
     surface_markers: bool | None = Field(default=None, description="ISCT positive/negative markers shown")
-    trilineage: bool | None = Field(default=None, description="osteo-, adipo-, chondrogenic differentiation shown")
-    passage: str | None = Field(default=None, description="passage used, as stated (e.g. 'P3-P5'); None if unstated")
-    donor: str | None = Field(default=None, description="donor details as stated (age, sex, number of donors)")
+    trilineage: bool | None = Field(
+        default=None, description="osteo-, adipo-, chondrogenic differentiation shown"
+    )
+    passage: str | None = Field(
+        default=None, description="passage used, as stated (e.g. 'P3-P5'); None if unstated"
+    )
+    donor: str | None = Field(
+        default=None, description="donor details as stated (age, sex, number of donors)"
+    )
     ev: EvReporting | None = None
     assessed_from: Literal["full_text", "abstract"]
+
 
 class Study(_Strict):
     """A paper: one of the review's references (``ref``, id ``ref<N>``) or a paper the systematic
@@ -290,7 +300,9 @@ class Study(_Strict):
             if self.id != f"pmid{self.pmid}":
                 raise ValueError(f"study id must be 'pmid{self.pmid}' for PMID {self.pmid}")
         elif self.id.startswith(("ref", "pmid")) or self.doi is None:
-            raise ValueError("a study outside the review needs a pmid (id 'pmid<PMID>') or a doi and its own id")
+            raise ValueError(
+                "a study outside the review needs a pmid (id 'pmid<PMID>') or a doi and its own id"
+            )
         return self
 
 
@@ -552,9 +564,16 @@ class TrialIntervention(_Strict):
 
 
 class ClinicalTrial(_Strict):
-    """A registered trial of an MSC product in cancer or its treatment's side effects."""
+    """A registered trial of an MSC product in cancer or its treatment's side effects.
 
-    nct_id: Annotated[str, StringConstraints(pattern=r"^NCT\d{8}$")]
+    ``nct_id`` is the trial's key: its ClinicalTrials.gov number where it has one, otherwise its
+    id in the registry that holds it (EudraCT, ChiCTR, ISRCTN, ...; see ``registry``). Other
+    registrations of the same trial are listed in ``cross_registrations``.
+    """
+
+    nct_id: Annotated[str, StringConstraints(min_length=1, max_length=40)] = Field(
+        description="NCT number, or the registry id (EudraCT, ChiCTR, ISRCTN...) of a trial with none"
+    )
     title: Text = Field(description="treatment as the review's Table 2 names it")
     treatment: Text
     product: Annotated[str, StringConstraints(pattern=r"^(cells|extracellular_vesicles|cells_with_hsc)$")] = (
@@ -582,12 +601,63 @@ class ClinicalTrial(_Strict):
         default=None, description="PubMed ids the registry links to the trial"
     )
     has_results: bool | None = Field(default=None, description="results posted on the registry")
+    cross_registrations: list[RegistryId] = Field(
+        default_factory=list, description="the same trial in other registries"
+    )
+    donor: Literal["autologous", "allogeneic"] | None = None
+    payload: str | None = Field(
+        default=None, description="what an engineered product carries (IFN-beta, TRAIL)"
+    )
+    route: str | None = Field(default=None, description="e.g. intravenous, intra-arterial, intratumoral")
+    dose: TrialDose | None = Field(default=None, description="dose per administration, structured")
+    result_pmids: list[Annotated[str, StringConstraints(pattern=r"^\d{1,9}$")]] = Field(
+        default_factory=list, description="publications that report the trial's results"
+    )
+    field_sources: dict[str, Text] = Field(
+        default_factory=dict,
+        description="field name -> where its value was read (registry record section, paper, table)",
+    )
     provenance: Provenance
     flags: list[Flag] = Field(default_factory=list)
     notes: str | None = None
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def registry(self) -> str:
+        """The registry whose id is the trial's key."""
+        return registry_of(self.nct_id)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_registry(cls, data: object) -> object:
+        if isinstance(data, dict) and "registry" in data:
+            data = dict(data)
+            claimed = data.pop("registry")
+            key = data.get("nct_id")
+            if isinstance(key, str):
+                try:
+                    actual = registry_of(key)
+                except ValueError:
+                    actual = None
+                if actual is not None and claimed != actual:
+                    raise ValueError(f"registry '{claimed}' contradicts nct_id '{key}' (a {actual} id)")
+        return data
+
+    @field_validator("nct_id")
+    @classmethod
+    def _known_registry_format(cls, v: str) -> str:
+        registry_of(v)  # ValueError naming the value if no registry has this format
+        return v
+
     @model_validator(mode="after")
     def _engineering_consistent(self) -> ClinicalTrial:
+        unknown = set(self.field_sources) - set(type(self).model_fields)
+        if unknown:
+            raise ValueError(f"field_sources names unknown fields: {sorted(unknown)}")
+        if self.nct_id.startswith("NCT") and any(
+            r.registry == "ClinicalTrials.gov" for r in self.cross_registrations
+        ):
+            raise ValueError("a trial keyed by its NCT number cannot list another NCT number")
         if self.engineered != bool(self.engineering):
             raise ValueError("engineered must be true exactly when engineering lists a modification")
         order = list(Phase)

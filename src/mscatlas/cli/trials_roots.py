@@ -1,0 +1,69 @@
+"""`mscatlas trials roots NCT...`: the preclinical evidence behind each trial's product."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mscatlas.kb.store import Store
+from mscatlas.trials.roots import MIN_STUDIES, SHARE_THRESHOLD, trial_roots
+
+__all__ = ["roots"]
+
+console = Console() if sys.stdout.isatty() else Console(width=160)
+err_console = Console(stderr=True)
+
+
+def roots(
+    trial_ids: Annotated[
+        list[str] | None, typer.Argument(help="Trial ids (NCT or registry ids); none: all.")
+    ] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+) -> None:
+    """Which preclinical evidence stands behind each trial: same source, product, payload, cancer class."""
+    store = Store.open(db)
+    try:
+        dataset = store.dataset()
+    finally:
+        store.close()
+    trials = {t.nct_id: t for t in dataset.trials}
+    wanted = [t.upper() if t.lower().startswith("nct") else t for t in (trial_ids or sorted(trials))]
+    unknown = [t for t in wanted if t not in trials]
+    if unknown:
+        message = f"unknown trial id(s): {', '.join(unknown)}"
+        if as_json:
+            sys.stdout.write(json.dumps({"error": "unknown_trial", "detail": message}) + "\n")
+        else:
+            err_console.print(f"[red]error[/red] {message}", highlight=False)
+        raise typer.Exit(1)
+    results = [trial_roots(trials[t], dataset.evidence) for t in wanted]
+    if as_json:
+        sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+        return
+    table = Table(title="preclinical roots of trials")
+    for col in ("trial", "product", "source", "cancer", "verdict", "inhibits/promotes/other", "studies"):
+        table.add_column(col)
+    for r in results:
+        other = r.n_items - r.by_direction["inhibits"] - r.by_direction["promotes"]
+        product = r.product.replace("_", " ") + (f" + {r.payload}" if r.payload else "")
+        product += " (engineered)" if r.engineered and not r.payload else ""
+        table.add_row(
+            r.nct_id,
+            product,
+            ", ".join(s.replace("_", " ") for s in r.msc_source),
+            r.cancer_class,
+            r.verdict.replace("_", " "),
+            f"{r.by_direction['inhibits']}/{r.by_direction['promotes']}/{other}",
+            str(r.n_studies),
+        )
+    console.print(table)
+    console.print(
+        f"verdict rule: consistent inhibition or promotion needs >= {MIN_STUDIES} studies and "
+        f">= {SHARE_THRESHOLD:.0%} of inhibit/promote items one way; contested otherwise; thin = one study."
+    )
