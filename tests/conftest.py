@@ -4,9 +4,9 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
-from mscatlas.kb.store import Base, Store
+from mscatlas.kb.store import Store
 
 DATA = Path(__file__).parent / "data"
 REVIEW = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "msc-cancer-review.txt"
@@ -26,6 +26,15 @@ def mini_path() -> Path:
 POSTGRES_URL = os.environ.get("MSCATLAS_TEST_POSTGRES_URL")
 
 
+def reset_postgres(url: str) -> None:
+    """Drop every table of the test database, the migrations' version table included."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     """An empty store on SQLite, and on PostgreSQL when MSCATLAS_TEST_POSTGRES_URL names a
@@ -34,9 +43,7 @@ def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
         url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
     elif POSTGRES_URL:
         url = POSTGRES_URL
-        engine = create_engine(url)
-        Base.metadata.drop_all(engine)
-        engine.dispose()
+        reset_postgres(url)
     elif os.environ.get("MSCATLAS_REQUIRE_POSTGRES") == "1":
         pytest.fail("MSCATLAS_TEST_POSTGRES_URL is not set but PostgreSQL tests are required")
     else:
@@ -44,3 +51,16 @@ def empty_store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     store = Store.open(url, seed=False)
     yield store
     store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database (no tables at all) on SQLite and, when configured, PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'blank.sqlite'}"
+    if POSTGRES_URL:
+        reset_postgres(POSTGRES_URL)
+        return POSTGRES_URL
+    if os.environ.get("MSCATLAS_REQUIRE_POSTGRES") == "1":
+        pytest.fail("MSCATLAS_TEST_POSTGRES_URL is not set but PostgreSQL tests are required")
+    pytest.skip("no PostgreSQL server (set MSCATLAS_TEST_POSTGRES_URL)")

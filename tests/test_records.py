@@ -136,18 +136,18 @@ def test_failure_inside_the_transaction_rolls_back(
 ) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 's.sqlite'}", seed=False)
     dataset, _ = validate_paths([mini_path])
-    import mscatlas.kb.store as store_module
+    import mscatlas.kb.store.loading as store_module
 
-    real = store_module._trial_columns
+    real = store_module.trial_columns
 
     def crash(trial):  # the last record type loaded: everything before it is in the session
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(store_module, "_trial_columns", crash)
+    monkeypatch.setattr(store_module, "trial_columns", crash)
     with pytest.raises(RuntimeError):
         store.load(dataset)
     assert store.counts() == {"studies": 0, "evidence": 0, "trials": 0}
-    monkeypatch.setattr(store_module, "_trial_columns", real)
+    monkeypatch.setattr(store_module, "trial_columns", real)
     assert store.load(dataset).added == 6
 
 

@@ -65,5 +65,5 @@ def test_default_store_is_seeded_once_from_the_shipped_data(tmp_path: Path) -> N
         "evidence": len(shipped.evidence),
         "trials": len(shipped.trials),
     }
-    assert store.seed_if_needed() is None  # already seeded with this version
+    assert store.upgrade_shipped().already_current  # already seeded with this version
     store.close()

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mscatlas import __version__
+from mscatlas.cli.db import db_app
 from mscatlas.cli.meta import meta
 from mscatlas.cli.sim import sim_app
 from mscatlas.cli.sim_sweep import sweep
@@ -291,6 +292,7 @@ app.add_typer(trials_app, name="trials")
 app.command("serve")(serve)
 app.command("release")(release)
 app.add_typer(users_app, name="users")
+app.add_typer(db_app, name="db")
 
 
 def _version_callback(value: bool) -> None:
