@@ -66,7 +66,7 @@ def test_pagination_keeps_filters_and_sorting(client, store) -> None:
         e.id
         for e in sorted(
             store.query_evidence(EvidenceFilter(setting="in_vitro")),
-            key=lambda e: (e.refs[0], e.id),
+            key=lambda e: e.reference_key(),
             reverse=True,
         )
     ]

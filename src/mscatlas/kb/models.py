@@ -424,6 +424,12 @@ class EvidenceItem(_Strict):
     def engineered(self) -> bool:
         return bool(self.engineering)
 
+    def reference_key(self) -> tuple[int, int, str, str]:
+        """Sort key: the review's items by reference number first, then the field's by study id."""
+        if self.refs:
+            return (0, self.refs[0], "", self.id)
+        return (1, 0, self.study, self.id)
+
     @computed_field  # type: ignore[prop-decorator]
     @property
     def ontology(self) -> dict[str, dict[str, str]]:

@@ -37,7 +37,7 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
     """Everything the template shows, computed from the dataset alone."""
     items = dataset.evidence
     by_source: dict[str, list[EvidenceItem]] = defaultdict(list)
-    for item in sorted(items, key=lambda e: (e.refs[0], e.id)):
+    for item in sorted(items, key=EvidenceItem.reference_key):
         by_source[_source_label(item)].append(item)
     source_counts: Counter[str] = Counter()
     for item in items:

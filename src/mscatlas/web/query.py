@@ -257,7 +257,7 @@ def _sort_key(item: EvidenceItem, column: EvidenceSort) -> tuple[Any, ...]:
     if column is EvidenceSort.id:
         return (item.id,)
     if column is EvidenceSort.reference:
-        return (item.refs[0], item.id)
+        return item.reference_key()
     value = _evidence_values(item, column.value)
     return (",".join(value).casefold(), item.id)
 
