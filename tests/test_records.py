@@ -120,6 +120,7 @@ def test_cli_validate_exit_codes(tmp_path: Path, mini_path: Path) -> None:
 
 def test_bad_file_loads_nothing_and_store_is_unchanged(tmp_path: Path, mini_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    Store.open(db, seed=False).close()
     assert runner.invoke(app, ["load", str(mini_path), "--db", db]).exit_code == 0
     before = runner.invoke(app, ["export", "--db", db]).stdout
     data = _mini(mini_path)

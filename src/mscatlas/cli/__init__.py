@@ -12,8 +12,10 @@ from rich.console import Console
 from rich.table import Table
 
 from mscatlas import __version__
+from mscatlas.cli.curation import open_store, proposals_app, upgrade
 from mscatlas.cli.db import db_app
 from mscatlas.cli.meta import meta
+from mscatlas.cli.options import DbOption, JsonOption
 from mscatlas.cli.sim import sim_app
 from mscatlas.cli.sim_sweep import sweep
 from mscatlas.cli.synthesis import predict, synthesize
@@ -42,13 +44,6 @@ app = typer.Typer(
 console = Console() if sys.stdout.isatty() else Console(width=160)
 err_console = Console(stderr=True)
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (default: MSCATLAS_DATABASE_URL or a SQLite file in the user data dir)."
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
 def _print_json(data: Any) -> None:
@@ -97,27 +92,73 @@ def validate(
 @app.command()
 def load(
     paths: Annotated[list[Path], typer.Argument(help="Record files to load.")],
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            help="Who loads: needed when the files change stored records (an editor's action; "
+            "a curator's with --propose). Must be an active account when the store has accounts.",
+        ),
+    ] = None,
+    propose: Annotated[
+        bool,
+        typer.Option("--propose", help="File changes to stored records as pending proposals for an editor."),
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Validate record files, then load them in one transaction (all or nothing)."""
-    store = Store.open(db)
+    """Validate record files, then load them in one transaction (all or nothing).
+
+    New records are added. Records that change stored ones are an editor's edit (--by EDITOR)
+    or, with --propose, proposals an editor accepts or rejects (`mscatlas proposals`).
+    """
+    store = open_store(db)
     dataset, errors = _validate(paths, store)
     if errors:
         _report_errors(errors, as_json)
         err_console.print("nothing was loaded")
         raise typer.Exit(1)
     assert dataset is not None
+    if by is not None or propose:
+        _check_loader(store, by, propose)
+    updates = "propose" if propose else ("apply" if by else "refuse")
     try:
-        result = store.load(dataset, reason="mscatlas load " + " ".join(str(p) for p in paths))
+        result = store.load(
+            dataset,
+            changed_by=by or "mscatlas-load",
+            reason="mscatlas load " + " ".join(str(p) for p in paths),
+            updates=updates,  # type: ignore[arg-type]
+        )
     except Exception as exc:  # the transaction rolled back: report, keep the store as it was
-        err_console.print(f"[red]error[/red] loading failed, nothing was loaded: {exc}")
+        err_console.print(f"[red]error[/red] loading failed, nothing was loaded: {exc}", highlight=False)
         raise typer.Exit(1) from exc
     out = {"added": result.added, "updated": result.updated, "unchanged": result.unchanged}
+    if propose:
+        out["proposed"] = result.proposed
     if as_json:
         _print_json(out)
     else:
-        console.print(f"loaded: {result.added} added, {result.updated} updated, {result.unchanged} unchanged")
+        console.print("loaded: " + ", ".join(f"{v} {k}" for k, v in out.items()))
+
+
+def _check_loader(store: Store, by: str | None, propose: bool) -> None:
+    """--by names an active account with the rights the load needs (when the store has accounts)."""
+    if by is None:
+        err_console.print("[red]error[/red] --propose needs --by NAME: a proposal names its author")
+        raise typer.Exit(2)
+    if not store.users():
+        return
+    user = store.get_user(by)
+    needed = "curator" if propose else "editor"
+    if user is None or not user.active:
+        err_console.print(f"[red]error[/red] --by {by}: no active account of that name")
+        raise typer.Exit(1)
+    if not user.can(needed):
+        hint = "" if propose else "; a curator can --propose the changes"
+        err_console.print(
+            f"[red]error[/red] --by {by}: this load needs the {needed} role ({by} is a {user.role}){hint}"
+        )
+        raise typer.Exit(1)
 
 
 def _evidence_table(items: list[EvidenceItem], title: str) -> Table:
@@ -154,7 +195,7 @@ def query(
     as_json: JsonOption = False,
 ) -> None:
     """List evidence items matching all the given filters."""
-    store = Store.open(db)
+    store = open_store(db)
     items = store.query_evidence(
         EvidenceFilter(
             msc_source=msc_source.value if msc_source else None,
@@ -179,7 +220,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """One record with its provenance."""
-    store = Store.open(db)
+    store = open_store(db)
     record = store.get(record_id)
     if record is None:
         err_console.print(f"no record '{record_id}'")
@@ -223,7 +264,7 @@ def export(
     if fmt not in ("json", "csv", "yaml"):
         err_console.print(f"unknown format '{fmt}': use json, csv or yaml")
         raise typer.Exit(2)
-    text = export_text(Store.open(db).dataset(), fmt)  # type: ignore[arg-type]
+    text = export_text(open_store(db).dataset(), fmt)  # type: ignore[arg-type]
     if out is None:
         sys.stdout.write(text)
     else:
@@ -237,7 +278,7 @@ def summary(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Counts over the knowledge base: records, flags, checks, and items by category."""
     from mscatlas.kb.summary import summarize
 
-    counts = summarize(Store.open(db).dataset())
+    counts = summarize(open_store(db).dataset())
     if as_json:
         _print_json(counts)
         return
@@ -258,7 +299,7 @@ def report(
     """Build the offline HTML report (DIR/index.html) of the knowledge base."""
     from mscatlas.report import build_report
 
-    path = build_report(Store.open(db).dataset(), out)
+    path = build_report(open_store(db).dataset(), out)
     console.print(f"wrote {path}")
 
 
@@ -293,6 +334,8 @@ app.command("serve")(serve)
 app.command("release")(release)
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
+app.command("upgrade")(upgrade)
+app.add_typer(proposals_app, name="proposals")
 
 
 def _version_callback(value: bool) -> None:

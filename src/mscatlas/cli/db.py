@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from mscatlas.cli.options import DbOption, JsonOption
 from mscatlas.kb.store import default_database_url
 from mscatlas.kb.store.migrate import current_revision, head_revision, upgrade
 
@@ -16,13 +17,6 @@ __all__ = ["db_app"]
 
 db_app = typer.Typer(help="The store's schema: migrations (Alembic).", no_args_is_help=True)
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (default: MSCATLAS_DATABASE_URL or a SQLite file in the user data dir)."
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
 @db_app.command("upgrade")

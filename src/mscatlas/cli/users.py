@@ -12,18 +12,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from mscatlas.cli.options import DbOption
 from mscatlas.kb.store import ROLES, Store
 
 __all__ = ["add", "list_users", "users_app"]
 
 users_app = typer.Typer(help="Accounts of the web interface: viewer, curator, editor.", no_args_is_help=True)
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (default: MSCATLAS_DATABASE_URL or a SQLite file in the user data dir)."
-    ),
-]
 
 
 def add(

@@ -11,16 +11,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from mscatlas.cli.options import DbOption
 from mscatlas.kb.store import Store
 
 __all__ = ["release", "serve"]
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="Database URL (default: MSCATLAS_DATABASE_URL or a SQLite file in the user data dir)."
-    ),
-]
 
 
 def serve(

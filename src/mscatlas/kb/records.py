@@ -325,26 +325,41 @@ def dataset_from_records(
         if model is not None and raw.kind is not None:
             by_kind[raw.kind].append((raw, model))
 
-    seen: dict[tuple[str, str], RawRecord] = {}
+    # Ids are one namespace: an evidence item may not take a study's or a trial's id.
+    known_study_ids = set(known_study_ids)
+    known = {i.upper(): "study" for i in known_study_ids}
+    seen: dict[str, tuple[RecordKind, RawRecord]] = {}
     for kind, pairs in by_kind.items():
+        id_field = "nct_id" if kind == "trial" else "id"
         for raw, model in pairs:
-            rid = getattr(model, "nct_id", None) or model.id  # type: ignore[attr-defined]
-            first = seen.get((kind, rid))
+            rid = getattr(model, id_field)
+            first = seen.get(rid.upper())
             if first is not None:
+                first_kind, first_raw = first
+                what = f"duplicate {kind} id" if first_kind == kind else f"{first_kind} id"
                 errors.append(
                     RecordError(
                         raw.file,
                         raw.label,
                         raw.line,
-                        "id",
-                        f"duplicate {kind} id '{rid}' (first at {first.file}:{first.line})",
+                        id_field,
+                        f"{what} '{rid}' (first at {first_raw.file}:{first_raw.line})"
+                        + ("" if first_kind == kind else ": ids are shared by studies, evidence and trials"),
                     )
                 )
-            seen[(kind, rid)] = raw
+            elif kind != "study" and known.get(rid.upper()):
+                errors.append(
+                    RecordError(
+                        raw.file, raw.label, raw.line, id_field,
+                        f"'{rid}' is already the id of a {known[rid.upper()]}: ids are shared by studies, "
+                        "evidence and trials",
+                    )
+                )  # fmt: skip
+            seen.setdefault(rid.upper(), (kind, raw))
 
     # An invalid study record still names its id: counting it avoids a cascade of "unknown
     # study" errors that would hide the real one.
-    study_ids = {str(r.data.get("id")) for r in records if r.kind == "study"} | set(known_study_ids)
+    study_ids = {str(r.data.get("id")) for r in records if r.kind == "study"} | known_study_ids
     for raw, model in by_kind["evidence"]:
         if model.study not in study_ids:  # type: ignore[attr-defined]
             errors.append(
