@@ -44,6 +44,7 @@ def _client(
         "clock": fake.clock,
         "wall_clock": fake.clock,
         "min_interval_s": 0.0,
+        "jitter_s": 0.0,  # exact waits; the jitter has its own test in test_http_retry.py
     }
     options.update(kwargs)
     return CtgovClient(**options), fake

@@ -1,11 +1,13 @@
 """A thin client for the ClinicalTrials.gov data API (version 2).
 
 Two endpoints are used: ``/studies`` (a search, paged with ``pageToken``) and
-``/studies/{nctId}`` (one record). The client adds what a long sync needs and nothing more:
+``/studies/{nctId}`` (one record). The client adds what a long sync needs and nothing more,
+most of it from :mod:`mscatlas._http` (shared with the literature clients of
+:mod:`mscatlas.intake`):
 
 - timeouts on every request;
-- retries with exponential backoff on 429 and 5xx answers and on transport errors, waiting
-  at least as long as a ``Retry-After`` header asks;
+- retries with exponential backoff and jitter on 429 and 5xx answers and on transport
+  errors, waiting at least as long as a ``Retry-After`` header asks (up to a bound);
 - a rate limit (a minimum interval between requests to the server);
 - an on-disk cache of successful answers, keyed by URL and parameters, in the user cache
   directory unless another directory is given;
@@ -20,18 +22,13 @@ Clock and sleep are injectable, so tests run instantly against ``httpx.MockTrans
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
-import platformdirs
+
+from mscatlas._http import CachedHttpClient, HttpCacheMiss, HttpError, HttpStatusError, cache_key
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -45,27 +42,21 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://clinicaltrials.gov/api/v2"
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 # The registry publishes no request quota; robots.txt asks crawlers for one request a second.
 DEFAULT_MIN_INTERVAL_S = 1.0
 
 
-class CtgovError(RuntimeError):
+class CtgovError(HttpError):
     """The registry could not give an answer."""
 
 
-class CtgovHTTPError(CtgovError):
+class CtgovHTTPError(CtgovError, HttpStatusError):
     """The registry answered with an error status (after any retries)."""
 
-    def __init__(self, status_code: int, url: str, detail: str = "") -> None:
-        self.status_code = status_code
-        self.url = url
-        super().__init__(
-            f"ClinicalTrials.gov answered {status_code} for {url}" + (f": {detail}" if detail else "")
-        )
+    service = "ClinicalTrials.gov"
 
 
-class CacheMiss(CtgovError):
+class CacheMiss(CtgovError, HttpCacheMiss):
     """Offline mode and the request is not in the cache."""
 
 
@@ -107,73 +98,27 @@ def search_params(
     return params
 
 
-class CtgovClient:
+class CtgovClient(CachedHttpClient):
     """Requests to the ClinicalTrials.gov v2 API with retries, a rate limit and a cache.
 
-    ``cache_dir=None`` uses the user cache directory; ``use_cache=False`` turns the cache off
-    (not allowed offline). ``max_age_s`` is how long a cached answer serves an online request
-    (None: forever; 0: always refetch, but still write the cache for later offline use).
+    Options are those of :class:`mscatlas._http.CachedHttpClient`; the rate limit defaults to
+    one request a second.
     """
+
+    cache_name = "ctgov"
+    user_agent = "mscatlas (ClinicalTrials.gov API v2 client)"
+    error_cls = CtgovError
+    status_error_cls = CtgovHTTPError
+    cache_miss_cls = CacheMiss
 
     def __init__(
         self,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        timeout_s: float = 30.0,
-        max_retries: int = 5,
-        backoff_s: float = 1.0,
-        max_backoff_s: float = 60.0,
         min_interval_s: float = DEFAULT_MIN_INTERVAL_S,
-        cache_dir: str | Path | None = None,
-        use_cache: bool = True,
-        max_age_s: float | None = 24 * 3600,
-        offline: bool = False,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
+        **options: Any,
     ) -> None:
-        if offline and not use_cache:
-            raise ValueError("offline mode needs the cache")
-        if max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
-        self.base_url = base_url.rstrip("/")
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
-        self.min_interval_s = min_interval_s
-        self.offline = offline
-        self.max_age_s = max_age_s
-        self.cache_dir: Path | None = None
-        if use_cache:
-            self.cache_dir = (
-                Path(cache_dir or platformdirs.user_cache_dir("mscatlas", appauthor=False)) / "ctgov"
-            )
-        self._sleep = sleep
-        self._clock = clock
-        self._wall_clock = wall_clock
-        self._last_request: float | None = None
-        self.requests_sent = 0  # requests that reached the transport (retries included)
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(timeout_s),
-            transport=transport,
-            headers={
-                "Accept": "application/json",
-                "User-Agent": "mscatlas (ClinicalTrials.gov API v2 client)",
-            },
-            follow_redirects=True,
-        )
-
-    # ------------------------------------------------------------ lifecycle
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> CtgovClient:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
+        super().__init__(base_url=base_url, min_interval_s=min_interval_s, **options)
 
     # ------------------------------------------------------------ endpoints
 
@@ -243,116 +188,8 @@ class CtgovClient:
 
     def get_json(self, path: str, params: Mapping[str, str]) -> tuple[Any, bool]:
         """The decoded JSON answer to GET base_url+path?params, and whether it came from the cache."""
-        url = self.base_url + path
-        key = cache_key(url, params)
-        cached = self._cache_read(key, fresh_only=not self.offline)
-        if cached is not None:
-            return cached, True
-        if self.offline:
-            where = self.cache_dir or "(no cache)"
-            raise CacheMiss(
-                f"offline: no cached answer for {_describe(url, params)} in {where}; "
-                "run once online to fill it"
-            )
-        response = self._send(url, params)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise CtgovError(f"{_describe(url, params)}: the answer is not JSON ({exc})") from exc
-        self._cache_write(key, url, params, data)
-        return data, False
-
-    def _send(self, url: str, params: Mapping[str, str]) -> httpx.Response:
-        attempt = 0
-        while True:
-            self._respect_rate_limit()
-            self.requests_sent += 1
-            try:
-                response = self._http.get(url, params=dict(params))
-            except httpx.TransportError as exc:
-                if attempt >= self.max_retries:
-                    raise CtgovError(f"{_describe(url, params)}: {type(exc).__name__}: {exc}") from exc
-                self._sleep(self._backoff(attempt, None))
-                attempt += 1
-                continue
-            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
-                self._sleep(self._backoff(attempt, response.headers.get("Retry-After")))
-                attempt += 1
-                continue
-            if response.status_code >= 400:
-                raise CtgovHTTPError(response.status_code, _describe(url, params), response.text[:200])
-            return response
-
-    def _backoff(self, attempt: int, retry_after: str | None) -> float:
-        wait = min(self.max_backoff_s, self.backoff_s * 2**attempt)
-        asked = _retry_after_seconds(retry_after, self._wall_clock())
-        if asked is not None:
-            wait = max(wait, asked)  # never sooner than the server asks, even past max_backoff_s
-        return wait
-
-    def _respect_rate_limit(self) -> None:
-        now = self._clock()
-        if self._last_request is not None:
-            wait = self.min_interval_s - (now - self._last_request)
-            if wait > 0:
-                self._sleep(wait)
-                now = self._clock()
-        self._last_request = now
-
-    # ------------------------------------------------------------ cache
-
-    def _cache_path(self, key: str) -> Path | None:
-        return None if self.cache_dir is None else self.cache_dir / key[:2] / f"{key}.json"
-
-    def _cache_read(self, key: str, *, fresh_only: bool) -> Any | None:
-        path = self._cache_path(key)
-        if path is None or not path.exists():
-            return None
-        try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None  # a damaged entry is a miss; the next online answer replaces it
-        age = self._wall_clock() - float(entry.get("fetched_at", 0))
-        if fresh_only and self.max_age_s is not None and age > self.max_age_s:
-            return None
-        return entry.get("body")
-
-    def _cache_write(self, key: str, url: str, params: Mapping[str, str], body: Any) -> None:
-        path = self._cache_path(key)
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        entry = {
-            "url": url,
-            "params": dict(sorted(params.items())),
-            "fetched_at": self._wall_clock(),
-            "body": body,
-        }
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(entry), encoding="utf-8")
-        tmp.replace(path)  # a crash never leaves a half-written entry
+        return self.get_body(path, params, _decode_json)
 
 
-def cache_key(url: str, params: Mapping[str, str]) -> str:
-    """A stable key for a request: the URL and its parameters in sorted order."""
-    canonical = json.dumps([url, sorted((str(k), str(v)) for k, v in params.items())])
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _describe(url: str, params: Mapping[str, str]) -> str:
-    shown = {k: v for k, v in params.items() if k != "format"}
-    return url + (f" {json.dumps(shown, sort_keys=True)}" if shown else "")
-
-
-def _retry_after_seconds(value: str | None, now: float) -> float | None:
-    """Seconds a Retry-After header asks for (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", value):  # delta-seconds
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now)
+def _decode_json(response: httpx.Response) -> Any:
+    return response.json()

@@ -1,0 +1,122 @@
+"""Deduplication: exact identifiers first, then a careful fuzzy title match.
+
+1. Exact, on normalised identifiers, in this order: DOI, PMID, PMCID.
+2. Fuzzy, with rapidfuzz, only among records of the same year and the same first-author
+   surname (folded: accents, case and punctuation removed): the normalised titles must have a
+   similarity ratio of at least ``title_threshold`` (95 by default) *and* every word of four
+   letters or more that one title has and the other lacks must have a spelling variant in
+   the other (ratio >= 80: tumour/tumor, colour/color). So 'breast cancer' against 'gastric
+   cancer', or a title with '(a second report)' added, stays apart however close the ratio; so
+   do titles whose numbers differ ('miR-124' and 'miR-125', 'part I' and 'part II').
+   Two records with different PMIDs are never merged fuzzily: PubMed gives each paper one PMID.
+
+A record without a year (or without an author) is compared only with the records that lack
+it too (web pages returned by a search often have neither); the title test is the same.
+
+Blocking by (year, first author) keeps matching near-linear: 10^5 records compare each title
+with the handful in its block, not with every other title.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from rapidfuzz import fuzz, process
+
+from mscatlas.intake.citation import Citation, author_key, normalize_title
+
+__all__ = ["DedupIndex", "Match", "MatchReason"]
+
+MatchReason = Literal["doi", "pmid", "pmcid", "title"]
+MIN_WORD = 4
+VARIANT_RATIO = 80.0
+ROMAN = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"})
+
+
+@dataclass(frozen=True)
+class Match:
+    """A record is a duplicate of ``target`` (a candidate or study id) for ``reason``."""
+
+    target: str
+    reason: MatchReason
+    score: float | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class _Entry:
+    target: str
+    title_key: str
+    pmid: str | None
+
+
+class DedupIndex:
+    """Known records (candidates and studies) by identifier and by (year, first author) block."""
+
+    def __init__(self, title_threshold: float = 95.0) -> None:
+        if not 50 <= title_threshold <= 100:
+            raise ValueError("title_threshold is a similarity between 50 and 100")
+        self.title_threshold = title_threshold
+        self._ids: dict[str, dict[str, str]] = {"doi": {}, "pmid": {}, "pmcid": {}}
+        self._blocks: dict[tuple[int | None, str], list[_Entry]] = defaultdict(list)
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self._blocks.values())
+
+    def add(self, target: str, record: Citation) -> None:
+        """Know ``record`` as ``target`` (a candidate or study id)."""
+        for kind, value in record.identifiers.items():
+            self._ids[kind].setdefault(value, target)
+        key = (record.year, author_key(record.first_author))
+        self._blocks[key].append(_Entry(target, normalize_title(record.title), record.pmid))
+
+    def match(self, record: Citation) -> Match | None:
+        """The known record that ``record`` duplicates, or None."""
+        for kind, value in record.identifiers.items():  # doi, then pmid, then pmcid
+            if value in self._ids[kind]:
+                return Match(self._ids[kind][value], kind, None, f"same {kind.upper()} {value}")  # type: ignore[arg-type]
+        year, pmid, title, first_author = record.year, record.pmid, record.title, record.first_author
+        key = author_key(first_author)
+        block = self._blocks.get((year, key))
+        if not block:
+            return None
+        title_key = normalize_title(title)
+        choices = [e.title_key for e in block]
+        for _, score, index in process.extract(
+            title_key, choices, scorer=fuzz.ratio, score_cutoff=self.title_threshold, limit=5
+        ):
+            entry = block[index]
+            if pmid and entry.pmid and pmid != entry.pmid:
+                continue
+            if not _same_words(title_key, entry.title_key):
+                continue
+            return Match(
+                entry.target,
+                "title",
+                round(float(score), 1),
+                f"title similarity {score:.1f}, year {year or '(none)'}, first author '{key or '(none)'}'",
+            )
+        return None
+
+
+def _marks(title: str) -> set[str]:
+    return {w for w in title.split() if w in ROMAN or any(ch.isdigit() for ch in w)}
+
+
+def _same_words(a: str, b: str) -> bool:
+    """Whether the titles have the same numbers (miR-124, part II, 2019) and every longer word
+    that one has and the other lacks is a spelling variant."""
+    if _marks(a) != _marks(b):
+        return False
+    words_a = {w for w in a.split() if len(w) >= MIN_WORD}
+    words_b = {w for w in b.split() if len(w) >= MIN_WORD}
+    return _all_have_variant(words_a - words_b, words_b - words_a) and _all_have_variant(
+        words_b - words_a, words_a - words_b
+    )
+
+
+def _all_have_variant(words: Iterable[str], others: set[str]) -> bool:
+    return all(any(fuzz.ratio(w, o) >= VARIANT_RATIO for o in others) for w in words)
