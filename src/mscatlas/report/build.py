@@ -18,6 +18,7 @@ from mscatlas.report.figures import (
     forest_svg,
     harvest_plot_svg,
 )
+from mscatlas.report.field_section import field_section_context
 from mscatlas.report.sim_section import sim_section_context
 from mscatlas.report.trials_section import trials_section_context
 from mscatlas.stats.conflict import conflicts, harvest
@@ -63,6 +64,7 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
         "flagged": [e for e in items if e.flags],
         "flagged_studies": [s for s in dataset.studies if s.flags],
         "studies": {s.id: s for s in dataset.studies},
+        "field": field_section_context(dataset),  # review's selection vs the systematic search
         **_synthesis_context(dataset),
         # ---- in silico section (mscatlas.report.sim_section) ----
         "in_silico": sim_section_context(dataset),
