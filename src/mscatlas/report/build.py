@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from mscatlas import __version__
 from mscatlas.kb.models import Dataset, EvidenceItem
 from mscatlas.kb.summary import summarize
+from mscatlas.report.field_section import field_section_context
 from mscatlas.report.figures import (
     bar_chart_svg,
     calibration_svg,
@@ -18,7 +19,6 @@ from mscatlas.report.figures import (
     forest_svg,
     harvest_plot_svg,
 )
-from mscatlas.report.field_section import field_section_context
 from mscatlas.report.sim_section import sim_section_context
 from mscatlas.report.trials_section import trials_section_context
 from mscatlas.stats.conflict import conflicts, harvest
