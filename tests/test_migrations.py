@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
 
+import mscatlas.intake.tables  # noqa: F401  (the intake's tables, on the same Base)
 from mscatlas.kb.store import Store
 from mscatlas.kb.store.migrate import current_revision, head_revision
 from mscatlas.kb.store.tables import Base

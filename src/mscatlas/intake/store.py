@@ -131,11 +131,15 @@ def parse_candidate_id(candidate_id: str) -> int:
 
 
 class IntakeStore:
-    """Intake operations on a knowledge-base :class:`Store` (its tables are created if missing)."""
+    """Intake operations on a knowledge-base :class:`Store`.
+
+    The tables come with the store's migrations (revision 0004); a store opened without
+    migrating (``migrate_schema=False``) gets them created here if they are missing.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        Base.metadata.create_all(store.engine, tables=INTAKE_TABLES)
+        Base.metadata.create_all(store.engine, tables=INTAKE_TABLES, checkfirst=True)
 
     # ------------------------------------------------------------ settings
 
