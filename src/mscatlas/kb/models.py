@@ -12,7 +12,6 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
@@ -40,6 +39,7 @@ from mscatlas.kb.enums import (
     Setting,
     TrialPurpose,
 )
+from mscatlas.kb.numbers import NumbersOnly
 from mscatlas.kb.trial_dose import RegistryId, TrialDose, registry_of
 from mscatlas.kb.vocab import load_vocabulary
 
@@ -92,7 +92,7 @@ FLAG_CODES = {
 }
 
 
-class _Strict(BaseModel):
+class _Strict(NumbersOnly):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, use_enum_values=False)
 
 
@@ -256,7 +256,10 @@ class Study(_Strict):
 
     id: RecordId
     ref: RefNumber | None = None
-    authors: list[Text] = Field(min_length=1)
+    authors: list[Text] = Field(
+        default_factory=list,
+        description="as listed; may be empty only for a searched study whose author list was not seen",
+    )
     et_al: bool = False
     title: Text
     journal: Text
@@ -293,6 +296,8 @@ class Study(_Strict):
 
     @model_validator(mode="after")
     def _id_matches_ref(self) -> Study:
+        if not self.authors and (self.ref is not None or not any(f.code == "unverified" for f in self.flags)):
+            raise ValueError("authors is empty: list them, or flag 'unverified' when the list was not seen")
         if self.ref is not None:
             if self.id != f"ref{self.ref}":
                 raise ValueError(f"study id must be 'ref{self.ref}' for reference {self.ref}")
