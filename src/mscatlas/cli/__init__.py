@@ -27,6 +27,7 @@ from mscatlas.cli.web import release, serve
 from mscatlas.kb.dose import DoseParseError, parse_dose
 from mscatlas.kb.enums import Delivery, Direction, Endpoint, MscSource, Setting
 from mscatlas.kb.export import export_text
+from mscatlas.kb.files import OutputError, atomic_write
 from mscatlas.kb.models import ClinicalTrial, EvidenceItem, Study
 from mscatlas.kb.records import RecordError, RecordFileError, validate_paths
 from mscatlas.kb.store import EvidenceFilter, Store
@@ -257,7 +258,10 @@ def _record_title(record: Study | EvidenceItem | ClinicalTrial) -> str:
 @app.command()
 def export(
     fmt: Annotated[str, typer.Option("--format", help="json, csv or yaml.")] = "json",
-    out: Annotated[Path | None, typer.Option("--out", help="Output file (default: stdout).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output file (default: stdout), written atomically.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Write through a symbolic link at --out.")] = False,
     db: DbOption = None,
 ) -> None:
     """Write the whole knowledge base; `mscatlas load` reads it back."""
@@ -267,10 +271,13 @@ def export(
     text = export_text(open_store(db).dataset(), fmt)  # type: ignore[arg-type]
     if out is None:
         sys.stdout.write(text)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
-        err_console.print(f"wrote {out}")
+        return
+    try:
+        atomic_write(out, text.encode("utf-8"), force=force)
+    except OutputError as exc:
+        err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+    err_console.print(f"wrote {out}")
 
 
 @app.command()

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from mscatlas.cli.options import DbOption
+from mscatlas.kb.files import OutputError
 from mscatlas.kb.store import Store
 
 __all__ = ["release", "serve"]
@@ -43,6 +44,7 @@ def release(
     ] = None,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write through a symbolic link at --out.")] = False,
 ) -> None:
     """Write a versioned release of the accepted records: JSON, TSV and a manifest with SHA-256 sums."""
     from mscatlas.web.release import write_release
@@ -55,7 +57,11 @@ def release(
             raise typer.BadParameter(f"not an ISO 8601 time: {created!r}", param_hint="--created") from exc
         if when.tzinfo is None:
             raise typer.BadParameter("give a time zone, e.g. 2025-01-01T00:00:00Z", param_hint="--created")
-    manifest = write_release(Store.open(db).dataset(), out, created=when)
+    try:
+        manifest = write_release(Store.open(db).dataset(), out, created=when, force=force)
+    except OutputError as exc:
+        Console(stderr=True).print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
     if as_json:
         sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
         return

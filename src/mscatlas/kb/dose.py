@@ -16,7 +16,9 @@ import math
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from mscatlas.kb.numbers import NumbersOnly
 
 __all__ = [
     "CMDilution",
@@ -33,7 +35,7 @@ NonNegative = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
 
 
-class _Strict(BaseModel):
+class _Strict(NumbersOnly):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from mscatlas.kb import strict_json
 from mscatlas.kb.models import SCHEMA_VERSION, ClinicalTrial, Dataset, EvidenceItem, Study
+from mscatlas.kb.strict_json import MAX_DEPTH
 
 __all__ = [
     "RawRecord",
@@ -112,6 +114,9 @@ class _UniqueKeyConstructor(yaml.constructor.SafeConstructor):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                message = "a mapping key must be a plain value, not a list or a mapping"
+                raise yaml.constructor.ConstructorError(None, None, message, key_node.start_mark)
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -128,10 +133,28 @@ _UniqueKeyConstructor.add_constructor(
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+def _too_deep_node(root: yaml.Node) -> yaml.Node | None:
+    """The first node nested deeper than MAX_DEPTH (checked without recursion)."""
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return node
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend((child, depth + 1) for pair in node.value for child in pair)
+    return None
+
+
 def _yaml_records(text: str, file: str) -> list[RawRecord]:
     try:
         # Parse once into nodes (which keep line numbers), then build Python objects from them.
         root = yaml.compose(text, Loader=_YAML_LOADER)
+        deep = _too_deep_node(root) if root is not None else None
+        if deep is not None:
+            message = f"nested more than {MAX_DEPTH} levels deep"
+            raise RecordFileError([RecordError(file, None, deep.start_mark.line + 1, None, message)])
         data = _UniqueKeyConstructor().construct_document(root) if root is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -200,11 +223,9 @@ def _records_from_tree(data: Any, node: Any, file: str) -> list[RawRecord]:
 
 def _json_records(text: str, file: str) -> list[RawRecord]:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RecordFileError(
-            [RecordError(file, None, exc.lineno, None, f"invalid JSON: {exc.msg}")]
-        ) from exc
+        data = strict_json.loads(text)
+    except strict_json.StrictJSONError as exc:
+        raise RecordFileError([RecordError(file, None, exc.line, None, exc.message)]) from exc
     # YAML is a superset of JSON: composing the text again gives line numbers for free.
     try:
         node = yaml.compose(text, Loader=_YAML_LOADER)
@@ -213,8 +234,34 @@ def _json_records(text: str, file: str) -> list[RawRecord]:
     return _records_from_tree(data, node, file)
 
 
+def _unclosed_quote(text: str) -> int | None:
+    """The line where a quoted CSV field opens and never closes (None: every quote closes)."""
+    opened = None
+    inside = False
+    line = 1
+    for char in text:
+        if char == '"':
+            inside = not inside  # an escaped quote ("") toggles twice
+            if inside:
+                opened = line
+        elif char == "\n":
+            line += 1
+    return opened if inside else None
+
+
 def _csv_records(text: str, file: str) -> list[RawRecord]:
+    opened = _unclosed_quote(text)
+    if opened is not None:
+        raise RecordFileError(
+            [RecordError(file, None, opened, None, "a quoted cell opens on this line and is never closed")]
+        )
     reader = csv.DictReader(io.StringIO(text))
+    columns = reader.fieldnames or []
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:
+        raise RecordFileError(
+            [RecordError(file, None, 1, repeated[0], f"duplicate column(s) {', '.join(map(repr, repeated))}")]
+        )
     out: list[RawRecord] = []
     for i, row in enumerate(reader, start=1):
         line = reader.line_num
@@ -239,10 +286,10 @@ def _csv_cell(cell: str, file: str, index: int, line: int, key: str) -> Any:
     stripped = cell.strip()
     if stripped[:1] in '[{"' or stripped in ("true", "false", "null"):
         try:
-            return json.loads(stripped)
-        except json.JSONDecodeError as exc:
+            return strict_json.loads(stripped)
+        except strict_json.StrictJSONError as exc:
             raise RecordFileError(
-                [RecordError(file, f"record {index}", line, key, f"cell is not valid JSON: {exc.msg}")]
+                [RecordError(file, f"record {index}", line, key, f"cell is not valid JSON: {exc.message}")]
             ) from exc
     return cell
 
@@ -294,7 +341,11 @@ def validate_record(raw: RawRecord) -> tuple[BaseModel | None, list[RecordError]
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field"
-            errors.append(RecordError(raw.file, raw.label, raw.line, _field_name(err["loc"]), msg))
+            field = _field_name(err["loc"])
+            named = re.match(r"field '([^']+)': (.*)", msg, re.DOTALL)
+            if field is None and named:  # a model-level check that names its field
+                field, msg = named.groups()
+            errors.append(RecordError(raw.file, raw.label, raw.line, field, msg))
         return None, errors
 
 
@@ -318,15 +369,23 @@ def dataset_from_records(
     evidence file can be checked on its own.
     """
     errors: list[RecordError] = []
+    known_study_ids = set(known_study_ids)
+    # An invalid study record still names its id: counting it avoids a cascade of "unknown
+    # study" errors that would hide the real one.
+    study_ids = {str(r.data.get("id")) for r in records if r.kind == "study"} | known_study_ids
     by_kind: dict[RecordKind, list[tuple[RawRecord, BaseModel]]] = {"study": [], "evidence": [], "trial": []}
     for raw in records:
         model, errs = validate_record(raw)
+        study = raw.data.get("study") if raw.kind == "evidence" else None
+        if model is None and isinstance(study, str) and study not in study_ids:
+            # The unknown study is the problem; a refs check against it would only mislead.
+            errs = [e for e in errs if e.field != "refs" and "study's reference" not in e.message]
+            errs.append(RecordError(raw.file, raw.label, raw.line, "study", f"unknown study '{study}'"))
         errors.extend(errs)
         if model is not None and raw.kind is not None:
             by_kind[raw.kind].append((raw, model))
 
     # Ids are one namespace: an evidence item may not take a study's or a trial's id.
-    known_study_ids = set(known_study_ids)
     known = {i.upper(): "study" for i in known_study_ids}
     seen: dict[str, tuple[RecordKind, RawRecord]] = {}
     for kind, pairs in by_kind.items():
@@ -357,9 +416,6 @@ def dataset_from_records(
                 )  # fmt: skip
             seen.setdefault(rid.upper(), (kind, raw))
 
-    # An invalid study record still names its id: counting it avoids a cascade of "unknown
-    # study" errors that would hide the real one.
-    study_ids = {str(r.data.get("id")) for r in records if r.kind == "study"} | known_study_ids
     for raw, model in by_kind["evidence"]:
         if model.study not in study_ids:  # type: ignore[attr-defined]
             errors.append(

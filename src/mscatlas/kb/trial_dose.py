@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from mscatlas.kb.dose import DoseParseError
+from mscatlas.kb.numbers import NumbersOnly
 
 __all__ = [
     "REGISTRY_PATTERNS",
@@ -52,7 +53,7 @@ def registry_of(trial_id: str) -> str:
     )
 
 
-class _Strict(BaseModel):
+class _Strict(NumbersOnly):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

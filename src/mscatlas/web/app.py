@@ -112,6 +112,12 @@ def create_app(
         }
         return error_response(request, 422, "Invalid request", [exc.message], {"detail": [problem]})
 
+    @app.exception_handler(RecursionError)
+    async def too_deep(request: Request, exc: RecursionError) -> Response:
+        # A last line of defence: the readers refuse deep nesting with a located error first.
+        message = "the request is nested too deeply to read"
+        return error_response(request, 422, "Invalid request", [message], {"detail": message})
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else "error"

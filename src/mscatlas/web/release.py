@@ -25,6 +25,7 @@ from typing import Any
 
 from mscatlas import __version__
 from mscatlas.kb.export import dataset_to_dict
+from mscatlas.kb.files import replace_directory
 from mscatlas.kb.models import SCHEMA_VERSION, Dataset
 
 __all__ = ["JSON_NAME", "MANIFEST_NAME", "TSV_NAMES", "release_name", "verify_release", "write_release"]
@@ -67,10 +68,15 @@ def _tsv(records: list[dict[str, Any]], extra: dict[str, list[str]] | None = Non
     return out.getvalue()
 
 
-def write_release(dataset: Dataset, out: Path, *, created: datetime | None = None) -> dict[str, Any]:
-    """Write the accepted records of ``dataset`` to ``out`` and return the manifest.
+def write_release(
+    dataset: Dataset, out: Path, *, created: datetime | None = None, force: bool = False
+) -> dict[str, Any]:
+    """Write the accepted records of ``dataset`` to the folder ``out`` and return the manifest.
 
     ``created`` defaults to now (UTC); pass it to make a release reproducible byte for byte.
+    The folder ends up holding exactly the release, written all or nothing (an earlier release
+    there is replaced; any other non-empty folder, or a symlink without ``force``, is refused
+    with :class:`~mscatlas.kb.files.OutputError`).
     """
     created = (created or datetime.now(UTC)).astimezone(UTC)
     accepted = Dataset(
@@ -90,9 +96,6 @@ def write_release(dataset: Dataset, out: Path, *, created: datetime | None = Non
         ).encode("utf-8"),
         TSV_NAMES["trials"]: _tsv(data["trials"]).encode("utf-8"),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        (out / name).write_bytes(content)
     manifest = {
         "release": release_name(created),
         "schema_version": SCHEMA_VERSION,
@@ -109,14 +112,19 @@ def write_release(dataset: Dataset, out: Path, *, created: datetime | None = Non
             name: {"bytes": len(content), "sha256": _sha256(content)} for name, content in files.items()
         },
     }
-    (out / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    files[MANIFEST_NAME] = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    replace_directory(out, files, marker=MANIFEST_NAME, force=force)
     return manifest
 
 
 def verify_release(folder: Path) -> list[str]:
-    """Problems with a release folder (missing files, wrong sizes or checksums); empty when intact."""
+    """Problems with a release folder (missing or extra files, wrong sizes or checksums); empty if intact."""
     manifest = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
-    problems = []
+    problems = [
+        f"{path.name}: not part of the release"
+        for path in sorted(folder.iterdir())
+        if path.name != MANIFEST_NAME and path.name not in manifest["files"]
+    ]
     for name, expected in manifest["files"].items():
         path = folder / name
         if not path.is_file():

@@ -12,7 +12,6 @@ and reports status and results (time grid and every series).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import secrets
@@ -28,6 +27,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment
 
+from mscatlas.kb import strict_json
 from mscatlas.kb.dose import DoseParseError, parse_dose
 from mscatlas.kb.enums import CancerClass, MscSource
 from mscatlas.web.auth import Sessions, read_form, redirect
@@ -737,9 +737,14 @@ def simulate_router(env: Environment, sessions: Sessions, registry: SimulationRe
         if content_type != "application/json":
             raise HTTPException(status_code=415, detail="send the simulation request as application/json")
         try:
-            data = json.loads(await request.body() or b"{}")
-        except (UnicodeDecodeError, ValueError) as exc:
+            data = strict_json.loads((await request.body() or b"{}").decode("utf-8"))
+        except UnicodeDecodeError as exc:
             raise HTTPException(status_code=400, detail=f"unreadable JSON: {exc}") from exc
+        except strict_json.StrictJSONError as exc:
+            # Syntax errors are unreadable (400); NaN, duplicate keys or deep nesting are readable
+            # but refused (422).
+            status = 400 if exc.message.startswith("invalid JSON") else 422
+            raise HTTPException(status_code=status, detail=str(exc)) from exc
         if not isinstance(data, dict):
             raise HTTPException(status_code=422, detail="the request must be a JSON object")
         if isinstance(data.get("schedule"), list):
