@@ -7,18 +7,23 @@ level in sorted order, like an R factor) or the study label.
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from mscatlas.cli.table_io import (
+    MetaInputError,
+    coefficient_rows,
+    moderator_matrix,
+    numeric_column,
+    read_table,
+)
 from mscatlas.stats import InputError, escalc, leave1out, regtest, rma, trimfill
 from mscatlas.stats.effect_sizes import MEASURE_COLUMNS
 from mscatlas.stats.meta_model import MetaResult
@@ -57,65 +62,6 @@ class MethodChoice(StrEnum):
 class TestChoice(StrEnum):
     z = "z"
     knha = "knha"
-
-
-class MetaInputError(Exception):
-    """A problem with the user's file, phrased for the user."""
-
-
-def _read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
-            header = [h.strip() for h in reader.fieldnames or []]
-    except OSError as exc:
-        raise MetaInputError(f"cannot read {path}: {exc.strerror}") from exc
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise MetaInputError(f"{path} is not a readable CSV file: {exc}") from exc
-    return header, rows
-
-
-def _numeric(rows: list[dict[str, str]], column: str) -> np.ndarray:
-    values = []
-    for i, row in enumerate(rows, start=1):
-        text = row.get(column, "")
-        if text == "":
-            raise MetaInputError(f"row {i}, column {column!r}: value is empty")
-        try:
-            value = float(text)
-        except ValueError:
-            raise MetaInputError(f"row {i}, column {column!r}: {text!r} is not a number") from None
-        if not np.isfinite(value):
-            raise MetaInputError(f"row {i}, column {column!r}: {text!r} is not a finite number")
-        values.append(value)
-    return np.array(values)
-
-
-def _moderators(rows: list[dict[str, str]], header: list[str], spec: str) -> tuple[np.ndarray, list[str]]:
-    columns, names = [], []
-    for name in (c.strip() for c in spec.split(",")):
-        if not name:
-            continue
-        if name not in header:
-            raise MetaInputError(
-                f"moderator column {name!r} is not in the file (columns: {', '.join(header)})"
-            )
-        texts = [row.get(name, "") for row in rows]
-        for i, text in enumerate(texts, start=1):
-            if text == "":
-                raise MetaInputError(f"row {i}, column {name!r}: moderator value is empty")
-        try:
-            columns.append(np.array([float(t) for t in texts]))
-            names.append(name)
-        except ValueError:
-            levels = sorted(set(texts))
-            for level in levels[1:]:
-                columns.append(np.array([1.0 if t == level else 0.0 for t in texts]))
-                names.append(f"{name}[{level}]")
-    if not columns:
-        raise MetaInputError("--mods names no column")
-    return np.column_stack(columns), names
 
 
 def _labels(rows: list[dict[str, str]], header: list[str], label: str | None) -> list[str]:
@@ -160,7 +106,7 @@ def _analyse(
     fill: bool,
     loo: bool,
 ) -> tuple[dict[str, Any], MetaResult, Any, list[str]]:
-    header, rows = _read_table(path)
+    header, rows = read_table(path)
     needed = MEASURE_COLUMNS[measure]
     missing = [c for c in needed if c not in header]
     if missing:
@@ -170,7 +116,7 @@ def _analyse(
         )
     if len(rows) < 2:
         raise MetaInputError(f"k = {len(rows)}: a meta-analysis needs at least 2 studies")
-    data = {c: _numeric(rows, c) for c in needed}
+    data = {c: numeric_column(rows, c) for c in needed}
     try:
         es = escalc(measure, data)
     except InputError as exc:
@@ -184,15 +130,12 @@ def _analyse(
     if measure in LOG_SCALE:
         out["scale"] = "log"
     if mods:
-        X, names = _moderators(rows, header, mods)
+        X, names = moderator_matrix(rows, header, mods)
         try:
             reg = rma(es.yi, es.vi, X, method=method, test=test, mod_names=names)  # type: ignore[arg-type]
         except InputError as exc:
             raise MetaInputError(f"meta-regression: {exc}") from exc
-        out["coefficients"] = [
-            {"name": c.name, "estimate": c.estimate, "se": c.se, "ci_lb": c.ci_lb, "ci_ub": c.ci_ub, "p": c.p}
-            for c in reg.coefficients
-        ]
+        out["coefficients"] = coefficient_rows(reg.coefficients)
         out["QM"] = reg.QM
         out["QM_p"] = reg.QM_p
         out["QM_df"] = list(reg.QM_df)
@@ -291,10 +234,13 @@ def _print_tables(out: dict[str, Any]) -> None:
 
 def meta(
     file: Annotated[Path, typer.Argument(help="CSV with one study per row (metafor column names).")],
-    measure: Annotated[MeasureChoice, typer.Option("--measure", help="Effect size to compute.")],
-    method: Annotated[MethodChoice, typer.Option("--method", help="τ² estimator (EE: common effect).")] = (
-        MethodChoice.REML
-    ),
+    measure: Annotated[
+        MeasureChoice | None, typer.Option("--measure", help="Effect size to compute (not with --random).")
+    ] = None,
+    method: Annotated[
+        MethodChoice,
+        typer.Option("--method", help="τ² estimator (EE: common effect); REML or ML with --random."),
+    ] = MethodChoice.REML,
     test: Annotated[
         TestChoice, typer.Option("--test", help="z (Wald) or knha (Knapp–Hartung).")
     ] = TestChoice.z,
@@ -306,22 +252,40 @@ def meta(
     forest: Annotated[Path | None, typer.Option("--forest", help="Write a forest plot (SVG).")] = None,
     funnel: Annotated[Path | None, typer.Option("--funnel", help="Write a funnel plot (SVG).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    yi: Annotated[str | None, typer.Option("--yi", help="Column of effect sizes (with --random).")] = None,
+    vi: Annotated[
+        str | None, typer.Option("--vi", help="Column of sampling variances (with --random).")
+    ] = None,
+    random: Annotated[
+        str | None,
+        typer.Option(
+            "--random", help="Nested random effects OUTER/INNER (e.g. study/outcome): multilevel model."
+        ),
+    ] = None,
 ) -> None:
     """Meta-analyse the studies in FILE (metafor semantics; numbers checked against metafor).
 
     Without --mods the results are those of the pooled model. With --mods they stay the pooled
     model's, and `coefficients`, `QM`, `R2` (percent of τ² explained) and `residual`
     heterogeneity come from the meta-regression (intercept first).
+
+    With --random OUTER/INNER (and --yi, --vi) the model is metafor's rma.mv with random
+    = ~ 1 | OUTER/INNER: `sigma2` lists the outer then the inner variance component, each with
+    its profile-likelihood CI, and `robust` holds CR2 cluster-robust inference by OUTER.
     """
     from mscatlas.stats.meta_plots import forest_plot, funnel_plot
 
+    if random is not None or yi is not None or vi is not None:
+        _multilevel(file, yi, vi, random, method.value, mods, measure, as_json)
+        return
+    if measure is None:
+        _fail(file, "--measure is required (or --yi, --vi and --random for a multilevel model)")
     try:
         out, res, tf, labels = _analyse(
             file, measure.value, method.value, test.value, mods, label, egger, fill, loo
         )
     except MetaInputError as exc:
-        err_console.print(f"[red]error[/red] {file}: {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from exc
+        _fail(file, str(exc))
     xlabel = f"{measure.value}{' (log scale)' if measure.value in LOG_SCALE else ''}"
     if forest is not None:
         forest.write_text(forest_plot(res, labels, xlabel=xlabel), encoding="utf-8")
@@ -334,3 +298,32 @@ def meta(
         for path in (forest, funnel):
             if path is not None:
                 console.print(f"wrote {path}")
+
+
+def _fail(file: Path, message: str) -> NoReturn:
+    err_console.print(f"[red]error[/red] {file}: {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _multilevel(
+    file: Path,
+    yi: str | None,
+    vi: str | None,
+    random: str | None,
+    method: str,
+    mods: str | None,
+    measure: MeasureChoice | None,
+    as_json: bool,
+) -> None:
+    from mscatlas.cli.meta_mv import multilevel_json, print_multilevel
+
+    if random is None or yi is None or vi is None or measure is not None:
+        _fail(file, "a multilevel model takes --yi COL --vi COL --random OUTER/INNER (and no --measure)")
+    try:
+        out = multilevel_json(file, yi, vi, random, method, mods)
+    except MetaInputError as exc:
+        _fail(file, str(exc))
+    if as_json:
+        sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    else:
+        print_multilevel(out, console)

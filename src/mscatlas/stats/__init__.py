@@ -5,7 +5,8 @@ Synthesis: ``harmonize`` (one inhibition axis, one dose scale per delivery), ``h
 model (``fit_moderator_model``, ``leave_one_study_out``).
 
 The meta-analysis engine (effect sizes, τ² estimators, meta-regression, Egger's test,
-trim-and-fill, leave-one-out, forest and funnel plots) is written here rather than imported:
+trim-and-fill, leave-one-out, forest and funnel plots, and the multilevel model ``rma_mv``
+with profile-likelihood CIs and CR2 cluster-robust inference) is written here rather than imported:
 no maintained Python library covers it. PyMARE has no RR/OR/ROM effect sizes, no Egger test,
 no trim-and-fill and no plots; statsmodels' ``combine_effects`` offers only DL and PM without
 meta-regression. Every number is checked against R's metafor in
@@ -19,6 +20,8 @@ from mscatlas.stats.harmonize import HarmonizedItem, harmonize
 from mscatlas.stats.influence import LeaveOneOut, leave1out
 from mscatlas.stats.meta_model import MetaResult, Prediction, rma
 from mscatlas.stats.moderators import fit_moderator_model, leave_one_study_out
+from mscatlas.stats.multilevel import MultilevelResult, rma_mv
+from mscatlas.stats.robust import RobustResult
 from mscatlas.stats.tau2 import METHODS
 
 __all__ = [
@@ -30,7 +33,9 @@ __all__ = [
     "InputError",
     "LeaveOneOut",
     "MetaResult",
+    "MultilevelResult",
     "Prediction",
+    "RobustResult",
     "Stratum",
     "TrimFill",
     "conflicts",
@@ -42,5 +47,6 @@ __all__ = [
     "leave_one_study_out",
     "regtest",
     "rma",
+    "rma_mv",
     "trimfill",
 ]

@@ -22,7 +22,7 @@ from mscatlas.stats._wls import FloatArray, fit_at, trace_p, wls
 from mscatlas.stats.effect_sizes import InputError
 from mscatlas.stats.tau2 import METHODS, estimate_tau2, tau2_qprofile_ci
 
-__all__ = ["Coefficient", "MetaResult", "Prediction", "rma"]
+__all__ = ["Coefficient", "CoefficientInference", "MetaResult", "Prediction", "design_matrix", "rma"]
 
 Test = Literal["z", "knha"]
 
@@ -50,28 +50,22 @@ class Prediction:
     pi_ub: float
 
 
-@dataclass(frozen=True)
-class MetaResult:
-    """A fitted model. Heterogeneity statistics are residual ones when there are moderators."""
+class CoefficientInference:
+    """Wald-type inference on the coefficients of a fitted model, shared by the univariate
+    (:class:`MetaResult`) and the multilevel fit: a subclass provides ``beta``, ``vb``,
+    ``level``, ``names``, ``X``, ``tau2`` (the variance a prediction interval adds) and ``df``
+    (None for the normal reference)."""
 
-    method: str
-    test: str
-    level: float
-    names: tuple[str, ...]
     beta: FloatArray
     vb: FloatArray
+    level: float
+    names: tuple[str, ...]
+    X: FloatArray
     tau2: float
-    QE: float
-    QE_p: float
-    I2: float
-    H2: float
-    QM: float
-    QM_p: float
-    QM_df: tuple[int, int | None]
-    R2: float | None
-    yi: FloatArray = field(repr=False)
-    vi: FloatArray = field(repr=False)
-    X: FloatArray = field(repr=False)
+
+    @property
+    def df(self) -> int | None:
+        return None
 
     @property
     def k(self) -> int:
@@ -80,11 +74,6 @@ class MetaResult:
     @property
     def p(self) -> int:
         return int(self.X.shape[1])
-
-    @property
-    def df(self) -> int | None:
-        """Degrees of freedom of the t reference (Knapp–Hartung), None for z tests."""
-        return self.k - self.p if self.test == "knha" else None
 
     @property
     def crit(self) -> float:
@@ -141,21 +130,51 @@ class MetaResult:
         half_pi = self.crit * float(np.sqrt(se**2 + self.tau2))
         return Prediction(pred, se, pred - half_ci, pred + half_ci, pred - half_pi, pred + half_pi)
 
+
+@dataclass(frozen=True)
+class MetaResult(CoefficientInference):
+    """A fitted model. Heterogeneity statistics are residual ones when there are moderators."""
+
+    method: str
+    test: str
+    level: float
+    names: tuple[str, ...]
+    beta: FloatArray
+    vb: FloatArray
+    tau2: float
+    QE: float
+    QE_p: float
+    I2: float
+    H2: float
+    QM: float
+    QM_p: float
+    QM_df: tuple[int, int | None]
+    R2: float | None
+    yi: FloatArray = field(repr=False)
+    vi: FloatArray = field(repr=False)
+    X: FloatArray = field(repr=False)
+
+    @property
+    def df(self) -> int | None:
+        """Degrees of freedom of the t reference (Knapp–Hartung), None for z tests."""
+        return self.k - self.p if self.test == "knha" else None
+
     def tau2_ci(self) -> tuple[float, float]:
         """Q-profile confidence interval for τ² (metafor's ``confint``)."""
         return tau2_qprofile_ci(self.yi, self.vi, self.X, self.tau2, self.level)
 
 
-def _design(
-    k: int, mods: ArrayLike | None, names: Sequence[str] | None
+def design_matrix(
+    k: int, mods: ArrayLike | None, names: Sequence[str] | None, unit: str = "studies"
 ) -> tuple[FloatArray, tuple[str, ...]]:
+    """The intercept column followed by the moderators, and the coefficient names."""
     if mods is None:
         return np.ones((k, 1)), ("intrcpt",)
     m = np.asarray(mods, dtype=float)
     if m.ndim == 1:
         m = m[:, None]
     if m.shape[0] != k:
-        raise InputError(f"moderators have {m.shape[0]} rows for {k} studies")
+        raise InputError(f"moderators have {m.shape[0]} rows for {k} {unit}")
     labels = tuple(names) if names is not None else tuple(f"mod{i + 1}" for i in range(m.shape[1]))
     if len(labels) != m.shape[1]:
         raise InputError("one name per moderator column is needed")
@@ -186,7 +205,7 @@ def rma(
     if bad.size:
         raise InputError(f"row {bad[0] + 1}: yi must be finite and vi positive", row=int(bad[0]), column="vi")
     k = y.size
-    X, names = _design(k, mods, mod_names)
+    X, names = design_matrix(k, mods, mod_names)
     p = X.shape[1]
     if k < 2 or k <= p:
         raise InputError(

@@ -6,10 +6,15 @@ variance needs: group summaries as the log ratio of means (ROM, the usual scale 
 volume in animal studies; SMD when a mean is not positive), counts as log odds ratios.
 Reported effects without a variance are listed but never pooled.
 
-Dependence: when one study contributes several outcomes to a group (several arms against one
-control), they are pooled as separate rows and the control is counted more than once; the
-report states how many studies a pooled group spans so a reader can judge it. A multilevel
-model is not fitted here because no group yet holds more than one study's outcomes.
+Dependence: when studies contribute several outcomes to a group (several arms against one
+control, several time points), the group is pooled with the multilevel model
+(:func:`mscatlas.stats.multilevel.rma_mv`, ``random = ~ 1 | study/outcome``): outcomes of one
+study share a study-level random effect, so a study's many rows no longer count as independent
+evidence. Where every study gives one outcome the two levels cannot be told apart and the
+usual random-effects model is fitted; where one study gives all the outcomes there is no
+between-study variance to estimate, and the random-effects model over its outcomes is fitted
+(the report states how many studies a group spans). A third level (study within lab or
+group) is not modelled: no curated record names the lab.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from mscatlas.kb.enums import CurationStatus
 from mscatlas.kb.models import EvidenceItem, QuantitativeOutcome
 from mscatlas.stats.effect_sizes import escalc
 from mscatlas.stats.meta_model import MetaResult, rma
+from mscatlas.stats.multilevel import MV_METHODS, MultilevelResult, rma_mv
 
 __all__ = ["MIN_OUTCOMES", "OutcomeGroup", "group_outcomes", "meta_analyse"]
 
@@ -61,8 +67,9 @@ def group_outcomes(items: Sequence[EvidenceItem]) -> list[OutcomeGroup]:
     )
 
 
-def meta_analyse(group: OutcomeGroup, method: str = "REML") -> tuple[str, MetaResult]:
-    """Pool a group: returns the effect measure used and the random-effects fit."""
+def meta_analyse(group: OutcomeGroup, method: str = "REML") -> tuple[str, MetaResult | MultilevelResult]:
+    """Pool a group: returns the effect measure used and the fit, multilevel (outcome within
+    study) when at least two studies take part and one of them gives several outcomes."""
     if not group.poolable:
         raise ValueError(
             f"group '{group.measure}' cannot be pooled ({len(group.members)} outcomes, {group.kind})"
@@ -88,4 +95,8 @@ def meta_analyse(group: OutcomeGroup, method: str = "REML") -> tuple[str, MetaRe
         means = np.asarray(data["m1i"] + data["m2i"], dtype=float)
         measure = "ROM" if bool(np.all(means > 0)) else "SMD"
     sizes = escalc(measure, data)
+    studies = [item.study for item, _ in group.members]
+    if len(set(studies)) >= 2 and len(set(studies)) < len(studies) and method in MV_METHODS:
+        outcome_ids = [f"{item.id}#{i}" for i, (item, _) in enumerate(group.members)]
+        return measure, rma_mv(sizes.yi, sizes.vi, studies, outcome_ids, method=method)
     return measure, rma(sizes.yi, sizes.vi, method=method)
