@@ -19,6 +19,7 @@ from mscatlas.cli.options import DbOption, JsonOption
 from mscatlas.cli.sim import sim_app
 from mscatlas.cli.sim_sweep import sweep
 from mscatlas.cli.synthesis import predict, synthesize
+from mscatlas.cli.translate import translate_app
 from mscatlas.cli.trials import trials_app
 from mscatlas.cli.trials_registry import import_trials, landscape, sync
 from mscatlas.cli.trials_roots import roots
@@ -337,6 +338,7 @@ trials_app.command("sync")(sync)
 trials_app.command("landscape")(landscape)
 trials_app.command("roots")(roots)
 app.add_typer(trials_app, name="trials")
+app.add_typer(translate_app, name="translate")
 app.command("serve")(serve)
 app.command("release")(release)
 app.add_typer(users_app, name="users")
