@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from mscatlas import __version__
 from mscatlas.kb.models import Dataset, EvidenceItem
 from mscatlas.kb.summary import summarize
+from mscatlas.report.answer_section import answer_context
 from mscatlas.report.field_section import field_section_context
 from mscatlas.report.figures import (
     bar_chart_svg,
@@ -21,11 +22,9 @@ from mscatlas.report.figures import (
 )
 from mscatlas.report.sim_section import sim_section_context
 from mscatlas.report.trials_section import trials_section_context
-from mscatlas.stats.conflict import conflicts, harvest
-from mscatlas.stats.harmonize import dose_coverage, harmonize
 from mscatlas.stats.meta_plots import forest_plot
-from mscatlas.stats.moderators import fit_moderator_model, leave_one_study_out
 from mscatlas.stats.outcomes import group_outcomes, meta_analyse
+from mscatlas.stats.synthesis import run_synthesis
 
 __all__ = ["build_report", "report_context"]
 
@@ -64,6 +63,7 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
         "flagged": [e for e in items if e.flags],
         "flagged_studies": [s for s in dataset.studies if s.flags],
         "studies": {s.id: s for s in dataset.studies},
+        "answer": answer_context(dataset),  # the opening figure (stats/answer.py)
         "field": field_section_context(dataset),  # review's selection vs the systematic search
         **_synthesis_context(dataset),
         # ---- in silico section (mscatlas.report.sim_section) ----
@@ -73,16 +73,15 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
 
 def _synthesis_context(dataset: Dataset) -> dict[str, Any]:
     """Harvest plot (coarse strata with at least two studies) and the fine-grained conflict list."""
-    harmonized = harmonize(dataset.evidence)
-    coarse = [s for s in harvest(harmonized, "class") if s.n_studies >= 2]
+    synthesis = run_synthesis(dataset.evidence, level="type")  # the pipeline the CLI and web render
+    coarse = [s for s in synthesis.strata("class") if s.n_studies >= 2]
     model: dict[str, Any] = {}
-    if len({h.study for h in harmonized}) >= 3:
-        fit = fit_moderator_model(harmonized)
-        effects = fit.effects()
-        validation = leave_one_study_out(harmonized)
+    if synthesis.n_studies >= 3 and synthesis.fit is not None and synthesis.validation is not None:
+        effects = synthesis.effects
+        validation = synthesis.validation
         model = {
             "effects": effects,
-            "study_sd": fit.sigma_summary(),
+            "study_sd": synthesis.fit.sigma_summary(),
             "validation": validation.to_dict(),
             "forest_svg": forest_svg(
                 effects[1:], "Moderator effects on P(inhibits)", "log odds ratio vs reference"
@@ -102,9 +101,9 @@ def _synthesis_context(dataset: Dataset) -> dict[str, Any]:
         "pooled": pooled,
         "model": model,
         "harvest_svg": harvest_plot_svg(coarse) if coarse else "",
-        "conflicts": conflicts(harmonized, "type"),
-        "coarse_conflicts": conflicts(harmonized, "class"),
-        "dose_coverage": dose_coverage(harmonized),
+        "conflicts": synthesis.conflicts("type"),
+        "coarse_conflicts": synthesis.conflicts("class"),
+        "dose_coverage": synthesis.dose_coverage(),
     }
 
 
