@@ -336,6 +336,19 @@ def test_home_page_counts(client, store) -> None:
         assert f"<strong>{counts[kind]}</strong>" in page
 
 
+def test_home_page_opens_with_the_answer_figure(client, store) -> None:
+    from mscatlas.stats.answer import answer_rows
+
+    page = client.get("/").text
+    rows = answer_rows(store.dataset())
+    assert rows, "the shipped data give at least one row"
+    assert page.index('class="answer"') < page.index("evidence items</a>")
+    figure = re.search(r'<figure class="answer">(.*?)</figure>', page, re.S).group(1)
+    assert "style=" not in figure  # CSP: presentation attributes only
+    for row in rows:
+        assert unescape(row.label) in unescape(figure)
+
+
 def _start(trial) -> str | None:
     value = trial.model_dump(mode="json").get("start_date")
     return value.get("date") if isinstance(value, dict) else value

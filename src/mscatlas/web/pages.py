@@ -1,5 +1,8 @@
 """Server-rendered pages: explorers, record pages, search, the conflict map and the API index."""
 
+import hashlib
+import json
+import threading
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -9,8 +12,10 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from mscatlas import __version__
-from mscatlas.kb.models import FLAG_CODES, EvidenceItem, Study
+from mscatlas._svg import csp_safe_svg
+from mscatlas.kb.models import FLAG_CODES, Dataset, EvidenceItem, Study
 from mscatlas.kb.store import EvidenceFilter, Store
+from mscatlas.report.answer_section import answer_context
 from mscatlas.web.api import RECORD_PATHS, Level, conflict_report_for, get_evidence, get_study, get_trial
 from mscatlas.web.params import Paging, evidence_query, page_params, trial_query_dependency
 from mscatlas.web.query import (
@@ -129,8 +134,35 @@ def _pager(path: str, params: dict[str, Any], paging: Paging, total: int) -> dic
     }
 
 
+# What the answer figure reads from each item (stats/answer.py).
+_ANSWER_FIELDS = {
+    "id", "study", "msc_source", "delivery", "setting", "engineering", "direction", "curation_status", "flags"
+}
+
+
 def pages_router(store: Store, env: Environment) -> APIRouter:
     router = APIRouter(include_in_schema=False)
+
+    answer_cache: dict[str, dict[str, Any]] = {}
+    answer_lock = threading.Lock()
+
+    def answer_for(dataset: Dataset) -> dict[str, Any]:
+        # The answer figure is recomputed only when the records it reads change.
+        fingerprint = hashlib.sha256(
+            json.dumps(
+                [e.model_dump(mode="json", include=_ANSWER_FIELDS) for e in dataset.evidence]
+                + [s.model_dump(mode="json", include={"id", "risk_of_bias"}) for s in dataset.studies],
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()
+        with answer_lock:
+            if fingerprint not in answer_cache:
+                answer_cache.clear()
+                context = answer_context(dataset)
+                if context:
+                    context = {**context, "svg": csp_safe_svg(context["svg"])}
+                answer_cache[fingerprint] = context
+            return answer_cache[fingerprint]
 
     @router.get("/", response_class=HTMLResponse)
     def home(request: Request) -> HTMLResponse:
@@ -142,6 +174,7 @@ def pages_router(store: Store, env: Environment) -> APIRouter:
             counts=store.counts(),
             n_flagged=sum(1 for e in dataset.evidence if e.flags),
             n_submitted=sum(1 for e in dataset.evidence if e.curation_status.value == "submitted"),
+            answer=answer_for(dataset),
         )
 
     @router.get("/evidence", response_class=HTMLResponse)
