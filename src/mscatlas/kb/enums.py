@@ -14,6 +14,7 @@ class MscSpecies(StrEnum):
     rat = "rat"
     mouse = "mouse"
     other = "other"
+    unspecified = "unspecified"  # the source read does not say; never inferred
 
 
 class MscSource(StrEnum):
