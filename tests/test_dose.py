@@ -139,3 +139,17 @@ def test_percent_lists(values: list[int]) -> None:
 def test_scientific_cell_counts(mantissa: float, exponent: int) -> None:
     dose = parse_dose(f"{mantissa}×10^{exponent} cells per injection")
     assert math.isclose(dose.cells_per_injection[0], mantissa * 10**exponent, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "unit"),
+    [
+        ("1.5 x 10^9 particles/mL", 1.5e9, "particles/mL"),
+        ("EVs (1.5e9 particles)", 1.5e9, "particles"),
+        ("2×10^10 particles", 2e10, "particles"),
+        ("exosomes at 50 µg/mL", 50.0, "µg/mL"),
+    ],
+)
+def test_ev_amounts_in_scientific_form(text: str, value: float, unit: str) -> None:
+    (amount,) = parse_dose(text).ev_amounts
+    assert amount.value == pytest.approx(value) and amount.unit == unit

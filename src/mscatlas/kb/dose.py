@@ -182,8 +182,11 @@ _CANCER_MENTION = re.compile(
 )
 _CM_CONTEXT = re.compile(r"\b(?:CM|conditioned\s+medi(?:um|a)|secretome|dilution|diluted)\b", re.IGNORECASE)
 _PERCENT_LIST = re.compile(rf"((?:{_NUM}\s*%?\s*(?:,|or|and|/)\s*)*{_NUM})\s*%")
+# An amount may be written in scientific form ("1.5 x 10^9 particles/mL", "1.5e9 particles").
 _EV = re.compile(
-    rf"({_NUM})\s*(µg/mL|ug/mL|μg/mL|µg|ug|μg|mg/mL|ng/mL|particles/mL|particles)\b", re.IGNORECASE
+    rf"(?<![\d.^])({_SCI.pattern}|\d+(?:\.\d+)?[eE]\+?\d+|{_NUM})\s*"
+    r"(?P<unit>µg/mL|ug/mL|μg/mL|µg|ug|μg|mg/mL|ng/mL|particles/mL|particles)\b",
+    re.IGNORECASE,
 )
 
 
@@ -261,7 +264,7 @@ def parse_dose(text: str) -> Dose:
 
     for m in _EV.finditer(text):
         fields.setdefault("ev_amounts", []).append(  # type: ignore[union-attr]
-            {"value": _number(m.group(1)), "unit": m.group(2).replace("μ", "µ").replace("ug", "µg")}
+            {"value": _ev_value(m.group(1)), "unit": m.group("unit").replace("μ", "µ").replace("ug", "µg")}
         )
 
     dose = Dose.model_validate(fields)
@@ -295,6 +298,13 @@ def _parse_cell_counts(text: str, fields: dict[str, object]) -> None:
     )
     if m:
         fields["conditioning_cells"] = _count_value(m.group(1))
+
+
+def _ev_value(token: str) -> float:
+    token = token.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?[eE]\+?\d+", token):
+        return float(token)
+    return _count_value(token)
 
 
 def _count_value(token: str) -> float:
