@@ -110,3 +110,41 @@ def test_metrics_against_hand_counts() -> None:
     assert m["screened_at_95"] == 10 and m["wss95"] == pytest.approx(-0.05)
     assert m["rrf10"] == pytest.approx(1 / 3, abs=1e-4)  # after 1 record (10%), one of three
     assert m["recall_curve"][0] == [1, pytest.approx(1 / 3, abs=1e-4)]
+
+
+# ---------------------------------------------------------------- extraction assistant
+
+
+def test_suggestions_from_vocabularies_and_dose_parser() -> None:
+    from mscatlas.intake.suggest import suggest
+
+    found = suggest(
+        "Umbilical cord mesenchymal stem cells inhibit MDA-MB-231 breast cancer growth",
+        "Human umbilical cord MSCs (hUC-MSCs) were co-cultured with MDA-MB-231 cells at a 1:10 ratio "
+        "(MSC:cancer). hUC-MSCs inhibited proliferation and induced apoptosis.",
+    )
+    assert found["msc_source"].value == ["umbilical_cord"]
+    assert found["msc_species"].value == "human" and found["cancer_type"].value == "breast carcinoma"
+    assert found["cancer_class"].value == "solid" and found["cell_lines"].value == ["MDA-MB-231"]
+    assert found["delivery"].value == "direct_coculture" and found["direction"].value == "inhibits"
+    assert found["dose"].value == "MSC:cancer 1:10" and found["engineering"].value == []
+    assert all(0 <= s.confidence <= 1 for s in found.values())
+    engineered = suggest("TRAIL-expressing MSCs transduced with a lentiviral vector kill glioma", None)
+    assert engineered["engineering"].value == ["gene_modified"]
+
+
+def test_evaluation_counts_by_hand() -> None:
+    from mscatlas.intake.suggest import evaluate
+    from mscatlas.kb.shipped import shipped_dataset
+
+    item = next(
+        e for e in shipped_dataset().evidence if e.cancer_type == "breast carcinoma" and not e.engineering
+    )
+    text = "Bone marrow mesenchymal stem cells promote breast cancer metastasis in vivo in mice"
+    result = evaluate([(item, text)])
+    # One item: a field is right (1/1, 1/1), wrong (0/1, 0/1) or not suggested (0/0, 0/1).
+    truth = {s.value for s in item.msc_source} - {"unspecified"}
+    assert result["msc_source"]["precision"] == (1.0 if "bone_marrow" in truth else 0.0)
+    assert result["cancer_type"] == {"precision": 1.0, "recall": 1.0, "suggested": 1, "curated": 1}
+    assert result["direction"]["precision"] == (1.0 if item.direction.value == "promotes" else 0.0)
+    assert result["dose"]["suggested"] == 0

@@ -14,6 +14,7 @@ from rich.table import Table
 from mscatlas import __version__
 from mscatlas.cli.curation import open_store, proposals_app, upgrade
 from mscatlas.cli.db import db_app
+from mscatlas.cli.intake import intake_app
 from mscatlas.cli.meta import meta
 from mscatlas.cli.options import DbOption, JsonOption
 from mscatlas.cli.sim import sim_app
@@ -343,6 +344,7 @@ app.command("serve")(serve)
 app.command("release")(release)
 app.add_typer(users_app, name="users")
 app.add_typer(db_app, name="db")
+app.add_typer(intake_app, name="intake")
 app.command("upgrade")(upgrade)
 app.add_typer(proposals_app, name="proposals")
 

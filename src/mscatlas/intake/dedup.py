@@ -10,8 +10,10 @@
    do titles whose numbers differ ('miR-124' and 'miR-125', 'part I' and 'part II').
    Two records with different PMIDs are never merged fuzzily: PubMed gives each paper one PMID.
 
-A record without a year (or without an author) is compared only with the records that lack
-it too (web pages returned by a search often have neither); the title test is the same.
+A record without a year (or without an author) is compared with the records that lack it
+too (web pages returned by a search often have neither), with the same title test, and with
+any record whose normalised title is identical (six words or more) where the year and first
+author, when both sides have them, agree.
 
 Blocking by (year, first author) keeps matching near-linear: 10^5 records compare each title
 with the handful in its block, not with every other title.
@@ -33,6 +35,7 @@ __all__ = ["DedupIndex", "Match", "MatchReason"]
 MatchReason = Literal["doi", "pmid", "pmcid", "title"]
 MIN_WORD = 4
 VARIANT_RATIO = 80.0
+MIN_TITLE_WORDS = 6  # a title this long, identical, names one paper
 ROMAN = frozenset({"i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x"})
 
 
@@ -62,6 +65,7 @@ class DedupIndex:
         self.title_threshold = title_threshold
         self._ids: dict[str, dict[str, str]] = {"doi": {}, "pmid": {}, "pmcid": {}}
         self._blocks: dict[tuple[int | None, str], list[_Entry]] = defaultdict(list)
+        self._titles: dict[str, list[tuple[str, int | None, str, str | None]]] = defaultdict(list)
 
     def __len__(self) -> int:
         return sum(len(b) for b in self._blocks.values())
@@ -71,7 +75,10 @@ class DedupIndex:
         for kind, value in record.identifiers.items():
             self._ids[kind].setdefault(value, target)
         key = (record.year, author_key(record.first_author))
-        self._blocks[key].append(_Entry(target, normalize_title(record.title), record.pmid))
+        title_key = normalize_title(record.title)
+        self._blocks[key].append(_Entry(target, title_key, record.pmid))
+        if len(title_key.split()) >= MIN_TITLE_WORDS:
+            self._titles[title_key].append((target, record.year, key[1], record.pmid))
 
     def match(self, record: Citation) -> Match | None:
         """The known record that ``record`` duplicates, or None."""
@@ -80,10 +87,13 @@ class DedupIndex:
                 return Match(self._ids[kind][value], kind, None, f"same {kind.upper()} {value}")  # type: ignore[arg-type]
         year, pmid, title, first_author = record.year, record.pmid, record.title, record.first_author
         key = author_key(first_author)
+        title_key = normalize_title(title)
+        same = self._same_title(title_key, year, key, pmid)
+        if same is not None:
+            return same
         block = self._blocks.get((year, key))
         if not block:
             return None
-        title_key = normalize_title(title)
         choices = [e.title_key for e in block]
         for _, score, index in process.extract(
             title_key, choices, scorer=fuzz.ratio, score_cutoff=self.title_threshold, limit=5
@@ -99,6 +109,21 @@ class DedupIndex:
                 round(float(score), 1),
                 f"title similarity {score:.1f}, year {year or '(none)'}, first author '{key or '(none)'}'",
             )
+        return None
+
+    def _same_title(self, title_key: str, year: int | None, author: str, pmid: str | None) -> Match | None:
+        """A known record with the very same normalised title, where year and first author do not
+        contradict it (either side may lack them: a web page listing often has neither)."""
+        for target, other_year, other_author, other_pmid in self._titles.get(title_key, []):
+            if pmid and other_pmid and pmid != other_pmid:
+                continue
+            if year is not None and other_year is not None and year != other_year:
+                continue
+            if author and other_author and author != other_author:
+                continue
+            if year == other_year and author == other_author:
+                continue  # the block comparison decides (it also checks PMIDs)
+            return Match(target, "title", 100.0, "same title; year or first author missing on one side")
         return None
 
 

@@ -18,9 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.naive_bayes import ComplementNB
 
 __all__ = ["CLASSIFIERS", "INCLUSION_TERMS", "Ranker", "inclusion_pattern", "term_score"]
 
@@ -80,6 +77,8 @@ class Ranker:
             raise ValueError(f"classifier: {self.classifier!r}; choose one of {', '.join(CLASSIFIERS)}")
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
+        from sklearn.feature_extraction.text import TfidfVectorizer  # imported on use: it is slow to load
+
         vectorizer = TfidfVectorizer(
             ngram_range=(1, 2), sublinear_tf=True, min_df=1, max_features=50000, stop_words="english"
         )
@@ -89,6 +88,9 @@ class Ranker:
         """Probability of relevance for every row, or None when both classes are not yet present."""
         if labelled.size == 0 or len(set(labels.tolist())) < 2:
             return None
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.naive_bayes import ComplementNB
+
         if self.classifier == "logistic":
             model = LogisticRegression(
                 C=10.0, class_weight="balanced", max_iter=1000, random_state=self.seed, solver="liblinear"

@@ -35,7 +35,10 @@ __all__ = [
     "read_screening",
     "read_searches",
     "read_shipped_intake",
+    "shipped_digest",
 ]
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ten times faster
 
 SCREENING_COLUMNS = (
     "pmid",
@@ -125,7 +128,7 @@ def read_searches(path: Path) -> tuple[list[ShippedQuery], list[IntakeProblem]]:
     file = f"intake/{path.name}"
     problems: list[IntakeProblem] = []
     try:
-        loader = yaml.SafeLoader(path.read_text(encoding="utf-8"))
+        loader = _Loader(path.read_text(encoding="utf-8"))
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else []
@@ -293,18 +296,26 @@ def read_screening(path: Path) -> tuple[list[ShippedDecision], list[IntakeProble
     return decisions, problems
 
 
+def _files(root: Path) -> tuple[list[Path], list[Path]]:
+    return sorted(root.glob("searches-*.yaml")), sorted(root.glob("screening-*.csv"))
+
+
+def shipped_digest(directory: Path | None = None) -> str:
+    """A digest of the shipped search and screening files (cheap: no parsing)."""
+    digest = hashlib.sha256()
+    for path in [p for group in _files(directory or intake_data_dir()) for p in group]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def read_shipped_intake(directory: Path | None = None) -> ShippedIntake:
     """Every shipped search and screening file, in batch order, with a digest of their bytes."""
     root = directory or intake_data_dir()
-    digest = hashlib.sha256()
     queries: list[ShippedQuery] = []
     decisions: list[ShippedDecision] = []
     problems: list[IntakeProblem] = []
-    search_files = sorted(root.glob("searches-*.yaml"))
-    screening_files = sorted(root.glob("screening-*.csv"))
-    for path in [*search_files, *screening_files]:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
+    search_files, screening_files = _files(root)
     seen: dict[str, str] = {}
     for path in search_files:
         found, trouble = read_searches(path)
@@ -323,4 +334,4 @@ def read_shipped_intake(directory: Path | None = None) -> ShippedIntake:
         found_rows, trouble = read_screening(path)
         decisions += found_rows
         problems += trouble
-    return ShippedIntake(queries, decisions, problems, digest.hexdigest()[:16])
+    return ShippedIntake(queries, decisions, problems, shipped_digest(root))

@@ -26,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import hypergeom
 
 __all__ = ["StoppingEstimate", "h0_pvalue", "stopping_estimate"]
 
@@ -46,6 +45,8 @@ def h0_pvalue(labels: Sequence[int], n_total: int, target_recall: float = 0.95) 
     k = np.arange(1, n_seen + 1)
     urn = n_total - n_seen + k
     k_tar = np.floor(r_seen / target_recall - (r_seen - r_k)) + 1
+    from scipy.stats import hypergeom  # imported on use: it is slow to load
+
     if (k_tar > urn).any():
         # In some window, recall below target would need more relevant records than the urn
         # held: the null hypothesis is impossible there, its p-value 0.

@@ -9,6 +9,7 @@ names its candidate and the search that found it.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from mscatlas.intake.citation import Citation, IntakeProblem
 from mscatlas.intake.dedup import DedupIndex, Match
 from mscatlas.intake.screening import Decision, ScreeningState, check_decision, screening_state
-from mscatlas.intake.shipped import ShippedIntake, read_shipped_intake
+from mscatlas.intake.shipped import ShippedIntake, read_shipped_intake, shipped_digest
 from mscatlas.intake.tables import INTAKE_TABLES, CandidateRow, DecisionRow, HitRow, SearchRow
 from mscatlas.kb.models import Dataset, Study
 from mscatlas.kb.store import Base, MetaRow, Store
@@ -30,6 +31,7 @@ __all__ = ["Candidate", "ImportResult", "IntakeStore", "SeedResult"]
 
 REVIEWERS_KEY = "intake_reviewers"
 SEED_KEY = "intake_seed_hash"
+SEED_PROBLEMS_KEY = "intake_seed_problems"  # the shipped files' problems, as JSON, at the last seeding
 
 
 @dataclass
@@ -261,6 +263,9 @@ class IntakeStore:
             )
         )
         session.flush()
+        # Candidate keys are given here rather than by the database, so that 10^5 records need
+        # no flush each; every candidate is inserted by this method, so keys never collide.
+        next_pk = (session.scalar(select(func.max(CandidateRow.pk))) or 0) + 1
         for position, citation in enumerate(citations, start=1):
             match = index.match(citation)
             record = _record(citation)
@@ -276,6 +281,7 @@ class IntakeStore:
                 session.add(_hit(search_id, position, match, record))
                 continue
             row = CandidateRow(
+                pk=next_pk,
                 pmid=citation.pmid,
                 pmcid=citation.pmcid,
                 doi=citation.doi,
@@ -290,7 +296,7 @@ class IntakeStore:
                 found_at=run_at or now,
             )
             session.add(row)
-            session.flush()
+            next_pk += 1
             imported += 1
             index.add(row.id, citation)
             session.add(HitRow(search_id=search_id, position=position, candidate_pk=row.pk, record=record))
@@ -307,7 +313,10 @@ class IntakeStore:
         known by their query id and decisions by (candidate, by, at, stage, decision), so
         seeding twice adds nothing.
         """
-        shipped = shipped or read_shipped_intake()
+        if shipped is None:
+            if self.store.get_meta(SEED_KEY) == shipped_digest():
+                return None
+            shipped = read_shipped_intake()
         if self.store.get_meta(SEED_KEY) == shipped.digest:
             return None
         # The studies that the shipped search itself added to the base are its included
@@ -374,7 +383,13 @@ class IntakeStore:
                 )
                 result.decisions += 1
             session.merge(MetaRow(key=SEED_KEY, value=shipped.digest))
+            problems = json.dumps([p.to_dict() for p in shipped.problems], ensure_ascii=False)
+            session.merge(MetaRow(key=SEED_PROBLEMS_KEY, value=problems))
         return result
+
+    def shipped_problems(self) -> list[dict[str, Any]]:
+        """The problems of the shipped search files when they were last seeded into this store."""
+        return json.loads(self.store.get_meta(SEED_PROBLEMS_KEY) or "[]")
 
     # ------------------------------------------------------------ reading
 

@@ -20,6 +20,7 @@ from mscatlas.report.figures import (
     forest_svg,
     harvest_plot_svg,
 )
+from mscatlas.report.intake_section import intake_section_context
 from mscatlas.report.sim_section import sim_section_context
 from mscatlas.report.trials_section import trials_section_context
 from mscatlas.stats.meta_plots import forest_plot
@@ -65,6 +66,7 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
         "studies": {s.id: s for s in dataset.studies},
         "answer": answer_context(dataset),  # the opening figure (stats/answer.py)
         "field": field_section_context(dataset),  # review's selection vs the systematic search
+        "intake": intake_section_context(dataset),  # PRISMA 2020 flow of the shipped search
         **_synthesis_context(dataset),
         # ---- in silico section (mscatlas.report.sim_section) ----
         "in_silico": sim_section_context(dataset),
