@@ -304,7 +304,7 @@ def test_unknown_job_is_404(client: TestClient) -> None:
 
 def test_job_ids_are_random_and_the_registry_is_bounded(store: Store) -> None:
     gate = Gate()
-    registry = SimulationRegistry(max_workers=1, max_jobs=2, runner=gate)
+    registry = SimulationRegistry(max_workers=1, max_jobs=2, retention_s=0, runner=gate)
     c = make_client(store, registry)
     ids = [c.post("/api/simulations", json={}).json()["id"] for _ in range(2)]
     assert len(set(ids)) == 2 and all(len(i) >= 20 for i in ids)

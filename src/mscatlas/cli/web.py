@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from rich.console import Console
 
 from mscatlas.cli.options import DbOption
 from mscatlas.kb.files import OutputError
-from mscatlas.kb.store import Store
+from mscatlas.kb.store import DEFAULT_DB_ENV, Store
 
 __all__ = ["release", "serve"]
 
@@ -22,16 +23,38 @@ __all__ = ["release", "serve"]
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, help="Worker processes (several need a store they all reach: PostgreSQL)."
+        ),
+    ] = 1,
     db: DbOption = None,
 ) -> None:
     """Serve the web interface (browse and curate) and the JSON API at http://HOST:PORT/."""
     import uvicorn
 
     from mscatlas.web import create_app
+    from mscatlas.web.server import PROTOCOL
 
-    app = create_app(Store.open(db))
-    Console(stderr=True).print(f"mscatlas at http://{host}:{port}/ (API schema: /api/openapi.json)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    store = Store.open(db)  # migrate and fill the store once, before any worker starts
+    console = Console(stderr=True)
+    console.print(f"mscatlas at http://{host}:{port}/ (API schema: /api/openapi.json)")
+    if workers == 1:
+        uvicorn.run(create_app(store), host=host, port=port, log_level="info", http=PROTOCOL)
+        return
+    store.secret_key()  # one signing key for every worker
+    os.environ[DEFAULT_DB_ENV] = store.url
+    store.close()
+    uvicorn.run(
+        "mscatlas.web.server:app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        http=PROTOCOL,
+    )
 
 
 def release(

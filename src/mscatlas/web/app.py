@@ -18,7 +18,7 @@ from mscatlas.web.curation import curation_router
 from mscatlas.web.pages import make_templates, pages_router, render
 from mscatlas.web.params import PARAM_ENUMS, FilterError
 from mscatlas.web.security import DEFAULT_MAX_BODY_BYTES, SecurityMiddleware
-from mscatlas.web.simulate import SimulationRegistry, simulate_router
+from mscatlas.web.simulate import ClientRateLimit, SimulationRegistry, simulate_router
 from mscatlas.web.synthesis import SynthesisCache, synthesis_router
 
 __all__ = ["create_app"]
@@ -61,12 +61,14 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     secret_key: str | None = None,
     simulations: SimulationRegistry | None = None,
+    simulation_limit: ClientRateLimit | None = None,
 ) -> FastAPI:
     """The mscatlas web app (pages, curation, the in silico lab and the JSON API) over ``store``.
 
     Sessions are signed with ``secret_key``, else ``MSCATLAS_SECRET_KEY``, else a random key
     kept in the store's meta table. Simulations run in ``simulations`` (by default a registry
-    of its own, with a small thread pool that the app shuts down with itself).
+    of its own, with a small thread pool that the app shuts down with itself), each client
+    address limited by ``simulation_limit`` (default: ``SIMULATIONS_PER_MINUTE`` a minute).
     """
     app = FastAPI(
         title="mscatlas",
@@ -141,7 +143,7 @@ def create_app(
 
     app.include_router(api_router(store))
     app.include_router(curation_router(store, env, sessions))
-    app.include_router(simulate_router(env, sessions, registry))
+    app.include_router(simulate_router(env, sessions, registry, simulation_limit))
     synthesis = SynthesisCache()
     app.state.synthesis = synthesis
     app.include_router(synthesis_router(store, env, synthesis))  # before /trials/{nct_id}

@@ -1,10 +1,13 @@
 """Sessions, CSRF tokens and role checks for the web interface.
 
-A session is a signed cookie (itsdangerous, HMAC-SHA1 over the store's secret key or
-``MSCATLAS_SECRET_KEY``) holding a random CSRF token and, once logged in, the account name and
-a stamp of its password hash: changing the password or deactivating the account ends every
-session of that account. The cookie is HttpOnly and SameSite=Lax, and Secure over https.
-Every POST carries the session's CSRF token in a form field; a missing or wrong token is a 403.
+A session is a signed cookie (itsdangerous, HMAC over the store's secret key or
+``MSCATLAS_SECRET_KEY``, so every worker of a deployment reads it) holding a random CSRF
+token and, once logged in, the token of a session kept on the server (the store's
+``web_session`` table). Logging out deletes that row, so a replayed cookie is no longer a
+session; a session expires after ``SESSION_MAX_AGE``; changing a password, a role or
+deactivating an account ends every session of that account. The cookie is HttpOnly and
+SameSite=Lax, and Secure over https. Every POST carries the session's CSRF token in a form
+field; a missing or wrong token is a 403.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -21,6 +25,7 @@ from fastapi.responses import RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from mscatlas.kb.store import Store, User
+from mscatlas.web.security import SESSION_COOKIE
 
 __all__ = [
     "CSRF_FIELD",
@@ -34,7 +39,6 @@ __all__ = [
 ]
 
 SECRET_ENV = "MSCATLAS_SECRET_KEY"
-SESSION_COOKIE = "mscatlas_session"
 SESSION_MAX_AGE = 12 * 3600  # seconds; a session older than this must log in again
 CSRF_FIELD = "csrf_token"
 MAX_FORM_FIELDS = 50
@@ -47,6 +51,7 @@ class WebSession:
     csrf: str
     user: User | None = None
     changed: bool = False  # the cookie must be (re)written on the response
+    token: str | None = None  # the server-side session's token while logged in
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -74,24 +79,27 @@ class Sessions:
             except BadSignature:  # also a session too old (SignatureExpired)
                 payload = None
             if isinstance(payload, dict) and isinstance(payload.get("c"), str):
-                user = None
-                name = payload.get("u")
-                if isinstance(name, str):
-                    found = self.store.get_user(name)
-                    if found is not None and found.active and found.password_stamp == payload.get("p"):
-                        user = found
-                    else:  # account gone, deactivated or its password changed: log out
+                token = payload.get("s")
+                if isinstance(token, str):
+                    found = self.store.session_user(token)
+                    if found is None:  # logged out, expired, password changed, account deactivated
                         return WebSession(csrf=payload["c"], changed=True)
-                return WebSession(csrf=payload["c"], user=user)
+                    return WebSession(csrf=payload["c"], user=found, token=token)
+                return WebSession(csrf=payload["c"])
         return WebSession(csrf=secrets.token_urlsafe(32), changed=True)
 
     def log_in(self, request: Request, user: User) -> WebSession:
         """A fresh session (new CSRF token) for ``user``, replacing the request's."""
-        session = WebSession(csrf=secrets.token_urlsafe(32), user=user, changed=True)
+        token = self.store.create_session(user.name, timedelta(seconds=SESSION_MAX_AGE))
+        session = WebSession(csrf=secrets.token_urlsafe(32), user=user, changed=True, token=token)
         request.state.web_session = session
         return session
 
     def log_out(self, request: Request) -> WebSession:
+        """End the request's session on the server (its cookie is dead from now on)."""
+        token = self.of(request).token
+        if token is not None:
+            self.store.end_session(token)
         session = WebSession(csrf=secrets.token_urlsafe(32), changed=True)
         request.state.web_session = session
         return session
@@ -102,8 +110,8 @@ class Sessions:
         if session is None or not session.changed:
             return response
         payload: dict[str, Any] = {"c": session.csrf}
-        if session.user is not None:
-            payload.update(u=session.user.name, p=session.user.password_stamp)
+        if session.token is not None:
+            payload["s"] = session.token
         response.set_cookie(
             SESSION_COOKIE,
             self.serializer.dumps(payload),

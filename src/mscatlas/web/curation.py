@@ -7,10 +7,12 @@ answers 409 and nothing is written. Each change is a revision with who, when and
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment
 
@@ -152,9 +154,23 @@ def curation_router(store: Store, env: Environment, sessions: Sessions) -> APIRo
     @router.post("/login")
     async def login(request: Request) -> Response:
         form = await read_form(request, sessions)
-        name = form.get("name", "").strip()
-        user = store.authenticate(name, form.get("password", ""))
+        name = form.get("name", "").strip()[:64]
+        address = request.client.host if request.client else "unknown"
+        keys = [f"user:{name}", f"addr:{address}"]
+        wait = await run_in_threadpool(store.login_locked_for, keys)
+        if wait > 0:
+            raise HTTPException(
+                status_code=429,
+                detail=f"too many failed logins: try again in {math.ceil(wait)} s",
+                headers={"retry-after": str(math.ceil(wait))},
+            )
+        # Argon2 takes tens of milliseconds of CPU: off the event loop, so other requests go on.
+        user = await run_in_threadpool(store.authenticate, name, form.get("password", ""))
         target = safe_next(form.get("next"))
+        if user is None:
+            await run_in_threadpool(store.record_login_failure, keys)
+        else:
+            await run_in_threadpool(store.clear_login_failures, [f"user:{name}"])
         if user is None:
             return render(
                 env,

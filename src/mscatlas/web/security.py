@@ -11,7 +11,13 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-__all__ = ["CONTENT_SECURITY_POLICY", "DEFAULT_MAX_BODY_BYTES", "SECURITY_HEADERS", "SecurityMiddleware"]
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "DEFAULT_MAX_BODY_BYTES",
+    "SECURITY_HEADERS",
+    "SESSION_COOKIE",
+    "SecurityMiddleware",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -20,6 +26,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+SESSION_COOKIE = "mscatlas_session"  # responses to requests that carry it are never cached
 
 # Nothing is loaded from anywhere but this server, and the pages run no script at all.
 CONTENT_SECURITY_POLICY = (
@@ -54,6 +61,8 @@ class SecurityMiddleware:
         scope = dict(scope)
         scope["query_string"] = _drop_blank(scope.get("query_string", b""))
 
+        has_session = _has_cookie(scope, SESSION_COOKIE)
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [
@@ -62,6 +71,12 @@ class SecurityMiddleware:
                     if k.decode().lower() not in SECURITY_HEADERS
                 ]
                 headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                cookie = SESSION_COOKIE.encode() + b"="
+                sets_session = any(k.lower() == b"set-cookie" and v.startswith(cookie) for k, v in headers)
+                if has_session or sets_session:
+                    # A page of a session (its user, its CSRF token) is never kept by a cache.
+                    headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                    headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -106,6 +121,14 @@ class SecurityMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _has_cookie(scope: Scope, name: str) -> bool:
+    prefix = name.encode() + b"="
+    for key, value in scope.get("headers", []):
+        if key.lower() == b"cookie" and any(part.strip().startswith(prefix) for part in value.split(b";")):
+            return True
+    return False
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -35,6 +35,9 @@ from mscatlas.web.pages import render
 
 __all__ = [
     "KINDS",
+    "RESULT_RETENTION_S",
+    "SIMULATIONS_PER_MINUTE",
+    "ClientRateLimit",
     "SimulationJob",
     "SimulationRegistry",
     "SimulationSpec",
@@ -500,32 +503,78 @@ class SimulationJob:
 
 
 class RegistryFull(RuntimeError):
-    """Every slot of the job registry holds an unfinished job."""
+    """Every slot of the job registry holds a job that is running or whose result is still kept."""
+
+
+RESULT_RETENTION_S = 30 * 60  # a finished job's result stays retrievable at least this long
+SIMULATIONS_PER_MINUTE = 10  # per client address, with bursts of as many
+
+
+class ClientRateLimit:
+    """A token bucket per client address: ``per_minute`` requests a minute, bursts of as many.
+
+    Kept in the memory of one server process (each worker of a deployment counts on its own).
+    """
+
+    def __init__(
+        self, per_minute: int = SIMULATIONS_PER_MINUTE, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.per_minute = per_minute
+        self.clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def wait(self, client: str) -> float:
+        """Take one request for ``client``: 0 when allowed, else the seconds until it would be."""
+        rate = self.per_minute / 60.0
+        now = self.clock()
+        with self._lock:
+            tokens, since = self._buckets.pop(client, (float(self.per_minute), now))
+            tokens = min(float(self.per_minute), tokens + (now - since) * rate)
+            wait = 0.0 if tokens >= 1 else (1 - tokens) / rate
+            self._buckets[client] = (tokens - 1 if wait == 0 else tokens, now)
+            while len(self._buckets) > 10_000:  # forget the least recent clients
+                self._buckets.popitem(last=False)
+        return wait
 
 
 class SimulationRegistry:
-    """Background runs in a thread pool, with at most ``max_jobs`` jobs remembered."""
+    """Background runs in a thread pool, with at most ``max_jobs`` jobs remembered.
+
+    A finished job (done or failed) is kept for at least ``retention_s`` seconds after it
+    finished; only then may a new job take its slot. Jobs live in this process's memory: they
+    do not survive a restart, and with several server workers a job is known only to the worker
+    that started it.
+    """
 
     def __init__(
         self,
         *,
         max_workers: int = 2,
         max_jobs: int = 64,
+        retention_s: float = RESULT_RETENTION_S,
         runner: Callable[[SimulationSpec, ProgressFn], tuple[dict[str, Any], str]] = run_spec,
     ) -> None:
         self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="mscatlas-sim")
         self.max_jobs = max_jobs
+        self.retention_s = retention_s
         self.runner = runner
         self._jobs: OrderedDict[str, SimulationJob] = OrderedDict()
         self._lock = threading.Lock()
 
+    def _expired(self, job: SimulationJob, now: float) -> bool:
+        return job.over and job.finished is not None and now - job.finished >= self.retention_s
+
     def submit(self, spec: SimulationSpec) -> SimulationJob:
-        """Queue a run; raises :class:`RegistryFull` when every kept job is still going."""
+        """Queue a run; raises :class:`RegistryFull` when no kept job may be forgotten yet."""
         with self._lock:
+            now = time.time()
             while len(self._jobs) >= self.max_jobs:
-                oldest = next((k for k, j in self._jobs.items() if j.over), None)
+                oldest = next((k for k, j in self._jobs.items() if self._expired(j, now)), None)
                 if oldest is None:
-                    raise RegistryFull(f"{len(self._jobs)} simulations are already queued or running")
+                    raise RegistryFull(
+                        f"{len(self._jobs)} simulations are queued, running or keeping their results"
+                    )
                 del self._jobs[oldest]
             job = SimulationJob(secrets.token_urlsafe(16), spec)
             self._jobs[job.id] = job
@@ -630,8 +679,21 @@ def _key_numbers(job: SimulationJob) -> list[tuple[str, str]]:
     ]
 
 
-def simulate_router(env: Environment, sessions: Sessions, registry: SimulationRegistry) -> APIRouter:
+def simulate_router(
+    env: Environment, sessions: Sessions, registry: SimulationRegistry, limit: ClientRateLimit | None = None
+) -> APIRouter:
     router = APIRouter()
+    limit = limit or ClientRateLimit()
+
+    def check_rate(request: Request) -> None:
+        wait = limit.wait(request.client.host if request.client else "unknown")
+        if wait > 0:
+            raise HTTPException(
+                status_code=429,
+                detail=f"at most {limit.per_minute} simulations a minute from one address; "
+                f"try again in {math.ceil(wait)} s",
+                headers={"retry-after": str(math.ceil(wait))},
+            )
 
     def form_page(
         request: Request, values: dict[str, str], errors: dict[str, str], status_code: int = 200
@@ -676,6 +738,7 @@ def simulate_router(env: Environment, sessions: Sessions, registry: SimulationRe
         spec, errors = parse_spec(form)
         if spec is None:
             return form_page(request, values, errors, status_code=422)
+        check_rate(request)
         job = start(spec)
         return redirect(request, sessions, f"/simulate/{job.id}")
 
@@ -699,6 +762,18 @@ def simulate_router(env: Environment, sessions: Sessions, registry: SimulationRe
         "/api/simulations",
         status_code=202,
         summary="Start a simulation of the in silico lab",
+        description=(
+            "Queue a run; answers 202 with the job's id and where to poll. Invalid fields: 422.\n\n"
+            "**No login is needed; the endpoint is rate-limited per client address** to "
+            f"{SIMULATIONS_PER_MINUTE} runs a minute (bursts of as many): over the limit it answers "
+            "429 with a Retry-After header. When the server already holds its maximum of jobs that "
+            "are running or keeping results it answers 503 with Retry-After.\n\n"
+            f"**Results are kept for at least {RESULT_RETENTION_S // 60} minutes** after a run "
+            "finishes (`GET /api/simulations/{id}`). **Jobs do not survive a restart of the "
+            "server**: they live in the memory of the server process that ran them, so with "
+            "several workers poll through a load balancer with sticky sessions, or run the "
+            "simulations on a one-worker server."
+        ),
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -732,7 +807,6 @@ def simulate_router(env: Environment, sessions: Sessions, registry: SimulationRe
         },
     )
     async def api_start(request: Request) -> JSONResponse:
-        """Queue a run; answers 202 with the job's id and where to poll. Invalid fields: 422."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type != "application/json":
             raise HTTPException(status_code=415, detail="send the simulation request as application/json")
@@ -759,6 +833,7 @@ def simulate_router(env: Environment, sessions: Sessions, registry: SimulationRe
                 for k, m in errors.items()
             ]
             return JSONResponse({"detail": detail}, status_code=422)
+        check_rate(request)
         job = start(spec)
         return JSONResponse(
             job.to_dict(with_result=False),
