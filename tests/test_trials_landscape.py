@@ -139,8 +139,24 @@ def test_report_section_context() -> None:
         "start year",
         "MSC source",
         "engineering",
+        "product",
+        "registry",
+        "route",
     }
     for svg in context["figures"].values():
         assert svg.startswith("<svg") and "http" not in svg
     assert "transplant support" in context["figures"]["purpose"]
     assert trials_section_context([]) == {}
+
+
+def test_a_results_publication_takes_a_trial_out_of_the_gap_and_the_unchecked() -> None:
+    published = _trial("NCT00000101", status="COMPLETED", result_pmids=["33403362"])
+    unread = _trial("NCT00000102", status="COMPLETED")
+    read_none = _trial("NCT00000103", status="TERMINATED", has_results=False)
+    result = landscape([published, unread, read_none], today=TODAY)
+    assert (result.ended, result.with_results) == (3, 1)
+    assert [g.nct_id for g in result.results_gap] == ["NCT00000103"]
+    assert [g.nct_id for g in result.unchecked] == ["NCT00000102"]
+    # Every ended trial is counted exactly once.
+    assert result.with_results + len(result.results_gap) + len(result.unchecked) == result.ended
+    assert result.by_registry == {"ClinicalTrials.gov": 3}

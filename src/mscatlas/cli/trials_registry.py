@@ -203,6 +203,9 @@ def _show_landscape(result: Landscape) -> None:
         ("start year", result.by_start_year),
         ("MSC source", result.by_msc_source),
         ("engineering", result.by_engineering),
+        ("product", result.by_product),
+        ("registry", result.by_registry),
+        ("route", result.by_route),
     ):
         table = Table(title=f"by {title}")
         table.add_column(title)
@@ -211,12 +214,13 @@ def _show_landscape(result: Landscape) -> None:
             table.add_row(key.replace("_", " "), str(n))
         console.print(table)
     console.print(
-        f"results gap: {len(result.results_gap)} of {result.ended} ended trials (completed or terminated) "
-        f"have neither posted results nor a linked publication; for {len(result.unchecked)} of them the "
-        "registry's results field was never read (listed apart, not counted in the gap)"
+        f"{result.ended} ended trials (completed or terminated): {result.with_results} with results posted "
+        f"or a linked results publication; {len(result.results_gap)} with neither (the results gap); "
+        f"{len(result.unchecked)} that cannot be judged, because the registry's results field was never "
+        "read and no publication is linked (listed below as 'no', not counted in the gap)"
     )
     if result.results_gap or result.unchecked:
-        table = Table(title="ended trials without results")
+        table = Table(title="ended trials without known results")
         for col in ("NCT id", "status", "completion", "years since", "registry checked"):
             table.add_column(col)
         for entry, checked in [(g, "yes") for g in result.results_gap] + [

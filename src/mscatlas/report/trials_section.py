@@ -49,6 +49,9 @@ def trials_section_context(
         "start year": result.by_start_year,
         "MSC source": result.by_msc_source,
         "engineering": result.by_engineering,
+        "product": result.by_product,
+        "registry": result.by_registry,
+        "route": result.by_route,
     }
     return {
         "landscape": result,

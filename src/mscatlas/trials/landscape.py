@@ -47,6 +47,9 @@ class Landscape:
     by_start_year: dict[str, int]
     by_msc_source: dict[str, int]
     by_engineering: dict[str, int]
+    by_product: dict[str, int]
+    by_registry: dict[str, int]
+    by_route: dict[str, int]
     ended: int
     with_results: int
     results_gap: list[GapEntry] = field(default_factory=list)
@@ -62,6 +65,9 @@ class Landscape:
             "by_start_year": self.by_start_year,
             "by_msc_source": self.by_msc_source,
             "by_engineering": self.by_engineering,
+            "by_product": self.by_product,
+            "by_registry": self.by_registry,
+            "by_route": self.by_route,
             "ended": self.ended,
             "with_results": self.with_results,
             "results_gap": [g.to_dict() for g in self.results_gap],
@@ -113,7 +119,7 @@ def landscape(trials: Sequence[ClinicalTrial], *, today: dt.date) -> Landscape:
         if t.status not in ENDED_STATUSES:
             continue
         ended += 1
-        if t.has_results or t.pmids:
+        if t.has_results or t.pmids or t.result_pmids:  # posted, or a linked results publication
             with_results += 1
             continue
         completion = t.completion_date or t.primary_completion_date
@@ -137,6 +143,9 @@ def landscape(trials: Sequence[ClinicalTrial], *, today: dt.date) -> Landscape:
         ),
         by_msc_source=_sorted(sources),
         by_engineering=_sorted(engineering),
+        by_product=_sorted(Counter(t.product for t in trials)),
+        by_registry=_sorted(Counter(t.registry for t in trials)),
+        by_route=_sorted(Counter(t.route or NOT_RECORDED for t in trials)),
         ended=ended,
         with_results=with_results,
         results_gap=gap,
