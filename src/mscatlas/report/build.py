@@ -22,6 +22,7 @@ from mscatlas.report.figures import (
 )
 from mscatlas.report.intake_section import intake_section_context
 from mscatlas.report.sim_section import sim_section_context
+from mscatlas.report.translation_section import translation_section_context
 from mscatlas.report.trials_section import trials_section_context
 from mscatlas.stats.meta_plots import forest_plot
 from mscatlas.stats.outcomes import group_outcomes, meta_analyse
@@ -61,6 +62,7 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
         "table1": sorted(by_source.items(), key=lambda kv: (-len(kv[1]), kv[0])),
         "trials": dataset.trials,
         "trials_landscape": trials_section_context(dataset.trials),  # registry landscape (trials_section.py)
+        "translation": translation_section_context(dataset),  # preclinical roots and doses
         "flagged": [e for e in items if e.flags],
         "flagged_studies": [s for s in dataset.studies if s.flags],
         "studies": {s.id: s for s in dataset.studies},
