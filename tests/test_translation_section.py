@@ -51,7 +51,9 @@ def test_mouse_dose_becomes_a_70kg_hed_and_trials_a_per_dose_total() -> None:
         }
     )
     items = [
-        _item("ev-a", "1 x 10^6 cells per injection", {"species": "mouse", "immune_status": "immunodeficient"}),
+        _item(
+            "ev-a", "1 x 10^6 cells per injection", {"species": "mouse", "immune_status": "immunodeficient"}
+        ),
         _item("ev-b", "1 x 10^6 cells per injection", None),  # no host: counted, not guessed
     ]
     c = dose_comparison(Dataset(studies=[study], evidence=items, trials=[trial]))
