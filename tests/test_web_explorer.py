@@ -285,6 +285,18 @@ def test_trial_page_shows_every_field(client, store) -> None:
     assert trial.provenance.review_location in unescape(page)
 
 
+def test_trial_page_lists_its_preclinical_roots(client, store) -> None:
+    from mscatlas.trials.roots import trial_roots
+
+    dataset = store.dataset(only_accepted=True)
+    rooted = [(t, trial_roots(t, dataset.evidence)) for t in dataset.trials]
+    trial, roots = next((t, r) for t, r in rooted if r.items)
+    page = client.get(f"/trials/{trial.nct_id}").text
+    section = page[page.index('id="roots"') : page.index("<h2>Flags</h2>")]
+    assert re.findall(r'href="/evidence/([^"]+)"', section) == roots.items
+    assert roots.verdict.replace("_", " ") in section
+
+
 # ------------------------------------------------------------------ trials
 
 

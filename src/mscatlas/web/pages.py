@@ -16,6 +16,9 @@ from mscatlas._svg import csp_safe_svg
 from mscatlas.kb.models import FLAG_CODES, Dataset, EvidenceItem, Study
 from mscatlas.kb.store import EvidenceFilter, Store
 from mscatlas.report.answer_section import answer_context
+from mscatlas.trials.roots import MIN_STUDIES as ROOTS_MIN_STUDIES
+from mscatlas.trials.roots import SHARE_THRESHOLD as ROOTS_SHARE
+from mscatlas.trials.roots import trial_roots
 from mscatlas.web.api import RECORD_PATHS, Level, conflict_report_for, get_evidence, get_study, get_trial
 from mscatlas.web.params import Paging, evidence_query, page_params, trial_query_dependency
 from mscatlas.web.query import (
@@ -298,6 +301,8 @@ def pages_router(store: Store, env: Environment) -> APIRouter:
             trial=trial,
             data=trial.model_dump(mode="json"),
             revisions=store.revisions(trial.nct_id),
+            roots=trial_roots(trial, store.dataset(only_accepted=True).evidence),
+            roots_rule=f">= {ROOTS_MIN_STUDIES} studies and >= {ROOTS_SHARE:.0%} of items one way",
         )
 
     @router.get("/search", response_class=HTMLResponse)
