@@ -275,3 +275,40 @@ def test_a_finished_result_is_kept_for_the_retention_time(tmp_path: Path) -> Non
     assert busy.status_code == 503  # rather than forgetting a result nobody has fetched yet
     assert c.get(f"/api/simulations/{first}").json()["result"] == {"kind": "test"}
     store.close()
+
+
+# ------------------------------------------------------------------ 1: upstream proposals on the web
+
+
+def test_an_editor_reviews_an_upstream_proposal_with_its_diff(store: Store, mini_path: Path) -> None:
+    from mscatlas.kb.records import validate_paths
+
+    release_1, _ = validate_paths([mini_path])
+    store.upgrade_shipped(release_1, "release-1")
+    store.flag_evidence("ev-029-a", "unverified", "team flag", expected_version=1, by="cara")
+    item = release_1.evidence[0].model_copy(update={"source_detail": "upstream <b>detail</b>"})
+    release_2 = release_1.model_copy(update={"evidence": [item, *release_1.evidence[1:]]})
+    proposal_id = store.upgrade_shipped(release_2, "release-2").proposed["ev-029-a"]
+
+    c = TestClient(create_app(store, secret_key="k"), follow_redirects=False)
+    assert _login(c, "ed").status_code == 303
+    queue = c.get("/curate").text
+    assert f'href="/curate/proposals/{proposal_id}"' in queue
+    page = c.get(f"/curate/proposals/{proposal_id}")
+    assert page.status_code == 200
+    assert "upstream &lt;b&gt;detail" in page.text or "upstream \\u003cb\\u003edetail" in page.text
+    assert "flags" in page.text  # accepting would drop the team's flag: the diff shows it
+    version = int(re.search(r'name="version" value="(\d+)"', page.text).group(1))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    stale = c.post(
+        f"/curate/proposals/{proposal_id}/review",
+        data={"csrf_token": token, "version": str(version - 1), "decision": "accept", "reason": "x"},
+    )
+    assert stale.status_code == 409
+    refused = c.post(
+        f"/curate/proposals/{proposal_id}/review",
+        data={"csrf_token": token, "version": str(version), "decision": "reject", "reason": "keep our flag"},
+    )
+    assert refused.status_code == 303
+    assert store.proposal(proposal_id).status == "rejected"
+    assert store.get("ev-029-a").flags[0].note == "team flag"

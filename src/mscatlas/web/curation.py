@@ -18,7 +18,7 @@ from jinja2 import Environment
 
 from mscatlas.kb.models import FLAG_CODES, EvidenceItem
 from mscatlas.kb.records import RawRecord, RecordFileError, dataset_from_records, records_from_yaml
-from mscatlas.kb.store import CurationError, Store, VersionConflict
+from mscatlas.kb.store import CurationError, Proposal, Store, VersionConflict
 from mscatlas.web.auth import Sessions, read_form, redirect, safe_next
 from mscatlas.web.pages import render
 
@@ -201,7 +201,51 @@ def curation_router(store: Store, env: Environment, sessions: Sessions) -> APIRo
             "curate.html.j2",
             items=items,
             submitters={e.id: sorted(store.submitters(e.id)) for e in items},
+            proposals=store.proposals(),
         )
+
+    # ------------------------------------------------------------ proposals (upstream changes, loads)
+
+    def proposal_or_404(proposal_id: int) -> Proposal:
+        proposal = store.proposal(proposal_id)
+        if proposal is None:
+            raise HTTPException(status_code=404, detail=f"no proposal {proposal_id}")
+        return proposal
+
+    @router.get("/curate/proposals/{proposal_id}", response_class=HTMLResponse)
+    def proposal_page(request: Request, proposal_id: int) -> HTMLResponse:
+        proposal = proposal_or_404(proposal_id)
+        user = sessions.of(request).user
+        return render(
+            env,
+            request,
+            "proposal.html.j2",
+            proposal=proposal,
+            diff=store.proposal_diff(proposal_id),
+            record_version=store.record_version(proposal.record_id),
+            can_review=user is not None and user.can("editor") and user.name != proposal.created_by,
+        )
+
+    @router.post("/curate/proposals/{proposal_id}/review")
+    async def review_proposal(request: Request, proposal_id: int) -> Response:
+        form = await read_form(request, sessions)
+        user = sessions.require(request, "editor")
+        proposal_or_404(proposal_id)
+        version = _version(form)
+        decision = form.get("decision", "")
+        if decision not in ("accept", "reject"):
+            raise HTTPException(status_code=422, detail="the decision is 'accept' or 'reject'")
+        reason = _text(form, "reason", MAX_REASON)
+        if decision == "reject" and not reason:
+            raise HTTPException(status_code=422, detail="say why the proposal is rejected")
+        return apply_change(
+            request,
+            lambda: store.review_proposal(
+                proposal_id, decision, by=user.name, reason=reason or "no comment",
+                expected_version=version or None,
+            ),
+            f"/curate/proposals/{proposal_id}",
+        )  # fmt: skip
 
     # ------------------------------------------------------------ submit and edit
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -168,6 +170,8 @@ class StoreCore:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self._models: OrderedDict[tuple[str, str], Any] = OrderedDict()  # see queries.QueryMixin
+        self._models_lock = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()
