@@ -15,6 +15,7 @@ from mscatlas.kb.store import Store
 from mscatlas.web.api import api_router
 from mscatlas.web.auth import Sessions
 from mscatlas.web.curation import curation_router
+from mscatlas.web.intake import intake_router
 from mscatlas.web.pages import make_templates, pages_router, render
 from mscatlas.web.params import PARAM_ENUMS, FilterError
 from mscatlas.web.security import DEFAULT_MAX_BODY_BYTES, SecurityMiddleware
@@ -143,6 +144,7 @@ def create_app(
 
     app.include_router(api_router(store))
     app.include_router(curation_router(store, env, sessions))
+    app.include_router(intake_router(store, env, sessions))
     app.include_router(simulate_router(env, sessions, registry, simulation_limit))
     synthesis = SynthesisCache()
     app.state.synthesis = synthesis
