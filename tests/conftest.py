@@ -10,6 +10,18 @@ from mscatlas.kb.store import Store
 
 DATA = Path(__file__).parent / "data"
 REVIEW = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "msc-cancer-review.txt"
+# Tests that read the review skip without it, unless MSCATLAS_REQUIRE_REVIEW=1 (CI) makes absence fail.
+REVIEW_REQUIRED = os.environ.get("MSCATLAS_REQUIRE_REVIEW") == "1"
+
+
+def review_text() -> str:
+    """The review's text; skips the calling test when it is absent (fails where it is required)."""
+    if not REVIEW.is_file():
+        message = f"review text not found at {REVIEW} (the shared reference folder is absent)"
+        if REVIEW_REQUIRED:
+            pytest.fail(message + "; MSCATLAS_REQUIRE_REVIEW=1")
+        pytest.skip(message)
+    return REVIEW.read_text(encoding="utf-8")
 
 
 @pytest.fixture(autouse=True)

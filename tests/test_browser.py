@@ -390,8 +390,7 @@ def test_another_editor_accepts_a_submitted_item(
 
 
 def test_a_coculture_simulation_shows_its_plot(page: Page, server: Server, shot: Shot) -> None:
-    if httpx.get(f"{server.url}/simulate", timeout=10).status_code == 404:
-        pytest.skip("the web app has no /simulate page yet (issue 6, section 3)")
+    assert httpx.get(f"{server.url}/simulate", timeout=10).status_code == 200, "the /simulate page is missing"
     page.goto("/simulate")
     form = page.locator("main form", has=page.locator("[name=kind]")).first
     expect(form).to_be_visible()

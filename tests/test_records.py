@@ -92,7 +92,7 @@ def test_duplicate_ids_and_unknown_study(tmp_path: Path, mini_path: Path) -> Non
     _, errors = validate_paths([_write_yaml(tmp_path / "x.yaml", data)])
     messages = " | ".join(str(e) for e in errors)
     assert "duplicate evidence id 'ev-029-a'" in messages
-    assert "unknown study 'ref99'" in messages or "study" in messages
+    assert "field 'study': unknown study 'ref99'" in messages
 
 
 def test_invalid_yaml_syntax_reports_line(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+# The review lives beside the repository: <repo>/../shared/reference/.
+from conftest import REVIEW, review_text
 from mscatlas.kb.models import Study
 from mscatlas.kb.references import (
     ReferenceParseError,
@@ -14,9 +16,6 @@ from mscatlas.kb.references import (
     split_authors,
     split_entries,
 )
-
-# The review lives beside the repository: <repo>/../shared/reference/.
-REVIEW = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "msc-cancer-review.txt"
 
 INLINE = "\n".join(
     [
@@ -41,9 +40,7 @@ INLINE = "\n".join(
 
 @pytest.fixture(scope="module")
 def review_refs() -> dict[int, dict]:
-    if not REVIEW.is_file():
-        pytest.skip(f"review text not found at {REVIEW} (the shared reference folder is absent)")
-    records = parse_reference_list(REVIEW.read_text(encoding="utf-8"))
+    records = parse_reference_list(review_text())
     return {r["ref"]: r for r in records}
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from pathlib import Path
 
 from mscatlas.kb.records import validate_paths
@@ -13,10 +12,7 @@ from mscatlas.report.sim_section import HOMING_DAYS, homing_snapshot, sim_sectio
 
 
 def test_homing_snapshot_is_fast_inline_and_deterministic() -> None:
-    start = time.perf_counter()
-    first = homing_snapshot(seed=0)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, f"homing snapshot took {elapsed:.2f} s"  # about 0.5 s here
+    first = homing_snapshot(seed=0)  # its run time is measured in benchmarks/bench_abm.py, not here
     svg = first["svg"]
     assert svg.startswith("<svg") and "</svg>" in svg
     assert "http" not in svg  # inline, nothing to fetch; the tissue image is a data: URI
