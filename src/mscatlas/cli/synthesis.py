@@ -12,10 +12,7 @@ from rich.table import Table
 
 from mscatlas.kb.enums import CancerClass, Delivery, MscSource, Setting
 from mscatlas.kb.store import Store
-from mscatlas.stats.conflict import conflicts, harvest
-from mscatlas.stats.harmonize import dose_coverage, harmonize
-from mscatlas.stats.moderators import fit_moderator_model, leave_one_study_out
-from mscatlas.stats.moderators import verdict as moderator_verdict
+from mscatlas.stats.synthesis import SEED, run_synthesis
 
 __all__ = ["predict", "synthesize"]
 
@@ -32,33 +29,18 @@ def synthesize(
     level: Annotated[
         str, typer.Option("--level", help="Strata by cancer 'type' (fine) or cancer 'class' (coarse).")
     ] = "type",
-    seed: SeedOption = 2024,
+    seed: SeedOption = SEED,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Vote counts, conflicts, moderator effects and leave-one-study-out validation."""
     if level not in ("type", "class"):
         raise typer.BadParameter("use 'type' or 'class'", param_hint="--level")
-    items = harmonize(Store.open(db).dataset().evidence)
-    strata = harvest(items, level)  # type: ignore[arg-type]
-    found = conflicts(items, level)  # type: ignore[arg-type]
-    fit = fit_moderator_model(items, seed=seed)
-    effects = fit.effects()
-    validation = leave_one_study_out(items, seed=seed).to_dict()
-    verdict = moderator_verdict(effects, validation)
+    result = run_synthesis(Store.open(db).dataset().evidence, level=level, seed=seed)  # type: ignore[arg-type]
     if as_json:
-        payload = {
-            "level": level,
-            "n_items": len(items),
-            "dose_coverage": dose_coverage(items),
-            "strata": [s.to_dict() for s in strata],
-            "conflicts": [c.to_dict() for c in found],
-            "moderators": {"effects": effects, "study_sd": fit.sigma_summary(), "seed": seed},
-            "validation": validation,
-            "verdict": verdict,
-        }
-        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
         return
+    items, strata, found = result.items, result.strata(), result.conflicts()
     console = _console()
     table = Table(title=f"Harvest table ({len(items)} accepted items; studies vote by majority)")
     columns = ("MSC source", "cancer", "delivery", "setting", "items i/p/n", "studies i/p/n")
@@ -89,18 +71,22 @@ def synthesize(
             or "none",
         )
     console.print(conflict_table)
+    if result.fit is None or result.validation is None:
+        console.print("no moderator model: no accepted item has a direction")
+        return
     effect_table = Table(title="Moderator model: log odds of inhibiting vs the reference level")
     for col in ("term", "estimate", "95% interval", "odds ratio", "items"):
         effect_table.add_column(col)
-    for e in effects:
+    for e in result.effects:
         mark = " *" if e["supported"] and e["name"] != "intercept" else ""
         effect_table.add_row(
             e["name"] + mark, f"{e['estimate']:.2f}", f"[{e['ci_lb']:.2f}, {e['ci_ub']:.2f}]",
             f"{e['odds_ratio']:.2f}", str(e["n_items"]),
         )  # fmt: skip
     console.print(effect_table)
-    sd = fit.sigma_summary()
+    sd = result.fit.sigma_summary()
     console.print(f"between-study SD (logit): {sd['mean']:.2f} [{sd['ci_lb']:.2f}, {sd['ci_ub']:.2f}]")
+    validation = result.validation.to_dict()
     model, base = validation["model"], validation["majority_baseline"]
     console.print(
         f"leave-one-study-out ({validation['n_items']} items, {validation['n_studies']} studies): "
@@ -108,7 +94,7 @@ def synthesize(
         f"Brier {model['brier']:.3f} vs {base['brier']:.3f}; "
         f"accuracy {model['accuracy']:.3f} vs {base['accuracy']:.3f}"
     )
-    console.print(verdict)
+    console.print(result.verdict)
 
 
 def predict(
@@ -121,13 +107,15 @@ def predict(
         float | None,
         typer.Option("--dose", help="On the delivery's scale (e.g. log10 MSC:cancer ratio, CM %)."),
     ] = None,
-    seed: SeedOption = 2024,
+    seed: SeedOption = SEED,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """P(inhibits) for one combination, with its interval and the items that inform it most."""
-    items = harmonize(Store.open(db).dataset().evidence)
-    fit = fit_moderator_model(items, seed=seed)
+    fit = run_synthesis(Store.open(db).dataset().evidence, seed=seed).fit
+    if fit is None:
+        Console(stderr=True).print("[red]error[/red] no accepted evidence item to fit the model on")
+        raise typer.Exit(1)
     try:
         result = fit.predict(
             msc_source=msc_source.value,

@@ -2,7 +2,8 @@
 
 Synthesis: ``harmonize`` (one inhibition axis, one dose scale per delivery), ``harvest`` and
 ``conflicts`` (vote counting with study-level exact intervals), and the multilevel moderator
-model (``fit_moderator_model``, ``leave_one_study_out``).
+model (``fit_moderator_model``, ``leave_one_study_out``), run as one pipeline by
+``run_synthesis`` (harmonise → fit → leave-one-study-out → verdict).
 
 The meta-analysis engine (effect sizes, τ² estimators, meta-regression, Egger's test,
 trim-and-fill, leave-one-out, forest and funnel plots, and the multilevel model ``rma_mv``
@@ -22,6 +23,7 @@ from mscatlas.stats.meta_model import MetaResult, Prediction, rma
 from mscatlas.stats.moderators import fit_moderator_model, leave_one_study_out
 from mscatlas.stats.multilevel import MultilevelResult, rma_mv
 from mscatlas.stats.robust import RobustResult
+from mscatlas.stats.synthesis import SynthesisResult, run_synthesis
 from mscatlas.stats.tau2 import METHODS
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "Prediction",
     "RobustResult",
     "Stratum",
+    "SynthesisResult",
     "TrimFill",
     "conflicts",
     "escalc",
@@ -48,5 +51,6 @@ __all__ = [
     "regtest",
     "rma",
     "rma_mv",
+    "run_synthesis",
     "trimfill",
 ]

@@ -4,8 +4,10 @@ The moderator model is fitted once per app and store content: :class:`SynthesisC
 its fit by a cheap fingerprint of the evidence table (row count, summed record versions and
 the latest revision id), so a curation change (submit, edit, review, flag) refits on the next
 request and every other request reuses the fit. Leave-one-study-out validation (about a second)
-is computed lazily, once per fingerprint. The seed is fixed, and each prediction draws from a
-copy of the generator as it stood right after fitting, so the API answers exactly what
+is computed lazily, once per fingerprint. The fit, validation and verdict are those of
+:func:`mscatlas.stats.synthesis.run_synthesis`, the one pipeline the CLI and the report also
+render. The seed is fixed, and each prediction draws from a copy of the generator as it stood
+right after fitting, so the API answers exactly what
 ``fit_moderator_model(harmonize(items), seed=SEED).predict(...)`` answers on a fresh fit.
 
 The in silico page reads the replay figures stored in the shipped calibration file; it never
@@ -30,36 +32,30 @@ from sqlalchemy import func, select
 
 from mscatlas.kb.enums import CancerClass, Delivery, MscSource, Setting
 from mscatlas.kb.store import EvidenceRow, RevisionRow, Store
-from mscatlas.stats.harmonize import HarmonizedItem, harmonize
-from mscatlas.stats.moderators import (
-    MODERATORS,
-    ModeratorFit,
-    Validation,
-    fit_moderator_model,
-    leave_one_study_out,
-    verdict,
-)
+from mscatlas.stats.moderators import MODERATORS, SEED, ModeratorFit, Validation
+from mscatlas.stats.synthesis import SynthesisResult, run_synthesis
 from mscatlas.web.pages import render
 from mscatlas.web.params import PARAM_ENUMS, FilterError
 
 __all__ = ["SEED", "SynthesisCache", "SynthesisModel", "synthesis_router"]
 
-SEED = 2024  # the CLI's default seed, so the web and `mscatlas synthesize` agree
 COVARIATES = ("msc_source", "cancer_class", "delivery", "setting")
 
 
 class SynthesisModel:
     """One fit of the moderator model on one store content, with its lazily computed validation."""
 
-    def __init__(self, fingerprint: tuple[int, ...], items: list[HarmonizedItem], seed: int = SEED) -> None:
+    def __init__(self, fingerprint: tuple[int, ...], result: SynthesisResult) -> None:
+        if result.fit is None:
+            raise ValueError("no accepted evidence item: the moderator model cannot be fitted")
         self.fingerprint = fingerprint
-        self.items = items
-        self.seed = seed
-        self.fit: ModeratorFit = fit_moderator_model(items, seed=seed)
+        self.result = result
+        self.items = result.items
+        self.seed = result.seed
+        self.fit: ModeratorFit = result.fit
         self._rng_after_fit = copy.deepcopy(self.fit.rng)
-        self.effects = self.fit.effects()
+        self.effects = result.effects
         self.study_sd = self.fit.sigma_summary()
-        self._validation: Validation | None = None
         self._lock = threading.Lock()
 
     @property
@@ -67,13 +63,14 @@ class SynthesisModel:
         return self.fit.design.levels
 
     def validation(self) -> Validation:
-        with self._lock:
-            if self._validation is None:
-                self._validation = leave_one_study_out(self.items, seed=self.seed)
-            return self._validation
+        with self._lock:  # computed once (about a second), by the first request that needs it
+            validation = self.result.validation
+        assert validation is not None  # a model exists, so its validation does
+        return validation
 
     def verdict(self) -> str:
-        return verdict(self.effects, self.validation().to_dict())
+        self.validation()
+        return self.result.verdict or ""
 
     def predict(self, **covariates: Any) -> dict[str, Any]:
         """As ``fit.predict`` on a fresh fit: the new-study draw starts from the post-fit generator."""
@@ -107,8 +104,8 @@ class SynthesisCache:
         fingerprint = store_fingerprint(store)
         with self._lock:
             if self._model is None or self._model.fingerprint != fingerprint:
-                items = harmonize(store.dataset().evidence)
-                self._model = SynthesisModel(fingerprint, items, self.seed)
+                result = run_synthesis(store.dataset().evidence, seed=self.seed)
+                self._model = SynthesisModel(fingerprint, result)
             return self._model
 
 
