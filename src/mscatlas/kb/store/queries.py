@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
 
 from mscatlas.kb.models import ClinicalTrial, Dataset, EvidenceItem, Study
 from mscatlas.kb.store.core import EvidenceFilter, StoreCore
@@ -21,6 +22,11 @@ __all__ = ["QueryMixin"]
 
 MODEL_CACHE_SIZE = 100_000  # validated records kept per store object (least recently used go)
 Model = Study | EvidenceItem | ClinicalTrial
+TABLES: dict[str, tuple[Any, Any]] = {
+    "study": (StudyRow, StudyRow.id),
+    "evidence": (EvidenceRow, EvidenceRow.id),
+    "trial": (TrialRow, TrialRow.nct_id),
+}
 MODELS: dict[str, type[Study] | type[EvidenceItem] | type[ClinicalTrial]] = {
     "study": Study,
     "evidence": EvidenceItem,
@@ -31,43 +37,62 @@ MODELS: dict[str, type[Study] | type[EvidenceItem] | type[ClinicalTrial]] = {
 class QueryMixin(StoreCore):
     """Read-only queries; none of them writes to the database."""
 
+    def _cached(self, kind: str, digest: str) -> Any | None:
+        with self._models_lock:
+            model = self._models.get((kind, digest))
+            if model is not None:
+                self._models.move_to_end((kind, digest))
+            return model
+
     def _model(self, kind: str, digest: str, data: dict[str, Any]) -> Any:
         """The validated model of stored ``data`` (whose content hash is ``digest``)."""
-        key = (kind, digest)
-        with self._models_lock:
-            model = self._models.get(key)
-            if model is not None:
-                self._models.move_to_end(key)
+        model = self._cached(kind, digest)
         if model is None:
             model = MODELS[kind].model_validate(data)
             with self._models_lock:
-                self._models[key] = model
+                self._models[(kind, digest)] = model
                 while len(self._models) > MODEL_CACHE_SIZE:
                     self._models.popitem(last=False)
-        return model.model_copy()
+        return model
+
+    def _records(self, session: Session, kind: str, keys: Select[Any]) -> list[Any]:
+        """The models of the rows ``keys`` selects as (primary key, content hash), in its order.
+
+        Only the rows whose content is not cached yet are read whole (reading and decoding the
+        JSON of every row would cost more than the rest of a request).
+        """
+        rows = session.execute(keys).all()
+        found: dict[str, Any] = {}
+        for key, digest in rows:
+            model = self._cached(kind, digest)
+            if model is not None:
+                found[key] = model
+        missing = [key for key, _ in rows if key not in found]
+        table, column = TABLES[kind]
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            query = select(column, table.content_hash, table.data).where(column.in_(chunk))
+            for key, digest, data in session.execute(query):
+                # The hash read with the data names it, even if the row changed in between.
+                found[key] = self._model(kind, digest, data)
+        return [found[key].model_copy() for key, _ in rows if key in found]
 
     def dataset(self, *, only_accepted: bool = False) -> Dataset:
         """Every record in the store as a validated Dataset (ordered by id)."""
         with self._session() as session:
             # The review's studies in reference order, then the field's by id.
             study_order = (StudyRow.ref.is_(None), StudyRow.ref, StudyRow.id)
-            study_rows = session.execute(
-                select(StudyRow.content_hash, StudyRow.data).order_by(*study_order)
-            ).all()
-            query = select(EvidenceRow.content_hash, EvidenceRow.data).order_by(EvidenceRow.id)
+            study_keys = select(StudyRow.id, StudyRow.content_hash).order_by(*study_order)
+            studies = self._records(session, "study", study_keys)
+            query = select(EvidenceRow.id, EvidenceRow.content_hash).order_by(EvidenceRow.id)
             if only_accepted:
                 query = query.where(EvidenceRow.curation_status == "accepted")
-            evidence_rows = session.execute(query).all()
-            trial_rows = session.execute(
-                select(TrialRow.content_hash, TrialRow.data).order_by(TrialRow.nct_id)
-            ).all()
-        # The records come from the store, checked when they were written and by the model cache:
-        # model_construct keeps the Dataset's own cross-record checks from running again.
-        return Dataset.model_construct(
-            studies=[self._model("study", h, d) for h, d in study_rows],
-            evidence=[self._model("evidence", h, d) for h, d in evidence_rows],
-            trials=[self._model("trial", h, d) for h, d in trial_rows],
-        )
+            evidence = self._records(session, "evidence", query)
+            trial_keys = select(TrialRow.nct_id, TrialRow.content_hash).order_by(TrialRow.nct_id)
+            trials = self._records(session, "trial", trial_keys)
+        # Every record was validated (and ids are unique keys of the tables): model_construct
+        # keeps the Dataset's cross-record checks from running over them again.
+        return Dataset.model_construct(studies=studies, evidence=evidence, trials=trials)
 
     def counts(self) -> dict[str, int]:
         with self._session() as session:
@@ -92,7 +117,7 @@ class QueryMixin(StoreCore):
     def query_evidence(self, flt: EvidenceFilter | None = None) -> list[EvidenceItem]:
         """Evidence items matching every given filter (parameterised SQL only)."""
         flt = flt or EvidenceFilter()
-        query = select(EvidenceRow.content_hash, EvidenceRow.data).order_by(EvidenceRow.id)
+        query = select(EvidenceRow.id, EvidenceRow.content_hash).order_by(EvidenceRow.id)
         if flt.msc_source:
             query = query.join(EvidenceSourceRow).where(EvidenceSourceRow.source == flt.msc_source)
         for column, value in (
@@ -105,8 +130,7 @@ class QueryMixin(StoreCore):
             if value:
                 query = query.where(column == value)
         with self._session() as session:
-            rows = session.execute(query).all()
-        items = [self._model("evidence", h, d) for h, d in rows]
+            items = self._records(session, "evidence", query)
         if flt.cancer:
             needle = flt.cancer.casefold()
             items = [
@@ -121,16 +145,14 @@ class QueryMixin(StoreCore):
     def get(self, record_id: str) -> Study | EvidenceItem | ClinicalTrial | None:
         """A record by evidence id, study id (ref29) or NCT id (ids are one namespace)."""
         with self._session() as session:
-            for kind, table, key in (
-                ("evidence", EvidenceRow, EvidenceRow.id),
-                ("study", StudyRow, StudyRow.id),
-                ("trial", TrialRow, TrialRow.nct_id),
-            ):
+            for kind in ("evidence", "study", "trial"):
+                table, column = TABLES[kind]
                 # NCT ids are matched case-insensitively; other registries' ids (ChiCTR-...) as given.
                 wanted = [record_id, record_id.upper()] if kind == "trial" else [record_id]
-                found = session.execute(select(table.content_hash, table.data).where(key.in_(wanted))).first()
-                if found is not None:
-                    return self._model(kind, found[0], found[1])
+                keys = select(column, table.content_hash).where(column.in_(wanted)).limit(1)
+                found = self._records(session, kind, keys)
+                if found:
+                    return found[0]
         return None
 
     def revisions(self, record_id: str) -> list[dict[str, Any]]:
