@@ -103,11 +103,7 @@ def synthetic(n: int, seed: int) -> tuple[list[Citation], int]:
         if i > 100 and roll < 0.10:
             original = records[int(rng.integers(0, i))]
             variant = original.title.replace("tumour", "tumor").rstrip(".") + "."
-            records.append(
-                Citation(
-                    title=variant, year=original.year, authors=list(original.authors), pmid=f"{50000000 + i}"
-                )
-            )
+            records.append(Citation(title=variant, year=original.year, authors=list(original.authors)))
             duplicates += 1
             continue
         title = " ".join(rng.choice(WORDS, size=int(rng.integers(8, 16)))) + f" {i}"

@@ -138,9 +138,9 @@ def _same_words(a: str, b: str) -> bool:
         return False
     words_a = {w for w in a.split() if len(w) >= MIN_WORD}
     words_b = {w for w in b.split() if len(w) >= MIN_WORD}
-    return _all_have_variant(words_a - words_b, words_b - words_a) and _all_have_variant(
-        words_b - words_a, words_a - words_b
-    )
+    # A differing word may have its variant among all the other title's words ('tumour tumor'
+    # against 'tumor tumor'), not only among the words the other title has and this one lacks.
+    return _all_have_variant(words_a - words_b, words_b) and _all_have_variant(words_b - words_a, words_a)
 
 
 def _all_have_variant(words: Iterable[str], others: set[str]) -> bool:
