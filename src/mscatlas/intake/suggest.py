@@ -8,7 +8,8 @@ of the field's mentions that back the suggested value, discounted when there are
 (``share * (1 - 0.5 ** mentions)``). Suggestions pre-fill the curation form; they are never
 stored as evidence on their own.
 
-:func:`evaluate` measures per-field precision and recall against curated items.
+:func:`evaluate` measures per-field precision and recall against curated items; run
+``python -m mscatlas.intake.suggest`` for the figures on the shipped data.
 """
 
 from __future__ import annotations
@@ -425,3 +426,22 @@ def evaluate(
         }
         for name, (right, suggested, curated) in tallies.items()
     }
+
+
+def main() -> None:
+    """Print the per-field evaluation on the shipped data (``python -m mscatlas.intake.suggest``)."""
+    import json
+
+    from mscatlas.kb.shipped import shipped_dataset
+
+    dataset = shipped_dataset()
+    pairs = evaluation_texts(dataset.studies, dataset.evidence)
+    print(f"{len(pairs)} curated items read from the abstract, {len({i.study for i, _ in pairs})} studies")
+    for threshold in (0.0, 0.5):
+        print(f"min_confidence {threshold}:")
+        for name, figures in evaluate(pairs, min_confidence=threshold).items():
+            print(f"  {name:13s} {json.dumps(figures)}")
+
+
+if __name__ == "__main__":
+    main()
