@@ -82,3 +82,5 @@ def test_report_renders_a_multilevel_group(tmp_path) -> None:
     )
     assert "<strong>tumour volume</strong>" in html
     assert "6 outcomes from 3 studies" in html
+    assert "multilevel REML, outcome within study" in html
+    assert "cluster-robust (CR2)" in html and "σ² between studies" in html
