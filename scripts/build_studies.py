@@ -12,7 +12,8 @@ printed. ``kb/data/study_overrides.yaml`` then adds, per reference:
     identifiers seen in a source during curation (``id_source`` says where; it is appended to
     the record's notes);
 ``corrections``
-    Study fields to replace (e.g. a truncated journal name); ``review_citation`` is never
+    Study fields to replace or add (e.g. a truncated journal name, or the ``risk_of_bias`` and
+    ``reporting`` blocks of a study with in vivo evidence); ``review_citation`` is never
     corrected, so the printed entry stays visible next to the corrected fields;
 ``flags`` / ``notes``
     curator's flags and explanation;
@@ -59,6 +60,8 @@ FIELD_ORDER = [
     "doi",
     "pmid",
     "review_citation",
+    "risk_of_bias",
+    "reporting",
     "flags",
     "notes",
 ]
