@@ -210,3 +210,14 @@ def test_prisma_counts_included_studies_with_evidence(intake: IntakeStore) -> No
     after = prisma_counts(intake)
     assert after["included"] == 1 and after["included_studies"] == [field_study.id]
     assert after["assessed"] == 1 and after["total_studies"] == after["previous_studies"] + 1
+
+
+def test_report_has_the_prisma_flow_of_the_shipped_search(tmp_path: Path) -> None:
+    from mscatlas.kb.shipped import shipped_dataset
+    from mscatlas.report import build_report
+
+    html = build_report(shipped_dataset(), tmp_path / "report").read_text(encoding="utf-8")
+    shipped = read_shipped_intake()
+    assert 'id="prisma"' in html and 'aria-label="PRISMA 2020 flow diagram"' in html
+    total = sum(len(q.records) for q in shipped.queries)
+    assert f"returned {total} records" in html and f"Records identified (n = {total})" in html
