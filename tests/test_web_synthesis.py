@@ -101,9 +101,12 @@ def test_synthesis_page_shows_effects_validation_and_verdict(client: TestClient,
 
 
 def test_the_cli_uses_the_shared_verdict() -> None:
+    """The CLI, like the web, renders the one pipeline, whose verdict is the shared function."""
     from mscatlas.cli import synthesis as cli
+    from mscatlas.stats import synthesis as pipeline
 
-    assert cli.moderator_verdict is verdict
+    assert cli.run_synthesis is pipeline.run_synthesis
+    assert pipeline.moderator_verdict is verdict
 
 
 # ------------------------------------------------------------------ predictions
