@@ -222,3 +222,19 @@ def test_run_tasks_on_a_scheduler_address() -> None:
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         out = run_tasks(pow, [(2, k) for k in range(6)], scheduler=cluster.scheduler_address)
     assert out == [1, 2, 4, 8, 16, 32]
+
+
+def test_every_simulation_output_carries_its_validation() -> None:
+    """Issue 12 part 3: the calibrated parameters never lose to the baseline silently."""
+    from mscatlas.sim.calibrate import out_of_sample, shipped_validation
+
+    runner = CliRunner()
+    data = json.loads(runner.invoke(sim_app, ["cm", "--json"]).stdout)
+    v = data["validation"]
+    stored = shipped_validation()
+    assert v["accuracy"] == stored["loo_accuracy"] and v["baseline_accuracy"] == stored["baseline_accuracy"]
+    assert v["loses_to_baseline"] is (stored["loo_accuracy"] < stored["baseline_accuracy"])
+    text = runner.invoke(sim_app, ["cm"], terminal_width=400).stdout
+    assert "leave-one-study-out direction accuracy" in text
+    assert ("LOSES TO" in text) is v["loses_to_baseline"]
+    assert out_of_sample("assumed")["parameters"] == "assumed"

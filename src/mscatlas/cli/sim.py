@@ -73,9 +73,7 @@ PayloadOption = Annotated[
 ]
 AssumedOption = Annotated[
     bool,
-    typer.Option(
-        "--assumed", help="Use parameters.yaml as is, without the calibrated shared factors (the default)."
-    ),
+    typer.Option("--assumed", help="Use parameters.yaml as is, without the calibrated shared factors."),
 ]
 CalibrationOption = Annotated[
     str | None,
@@ -157,6 +155,13 @@ def _calibration(assumed: bool, path: str | None) -> tuple[Calibration | None, d
     return calibration, {"parameters": "calibrated", "calibration": stamp}
 
 
+def _with_validation(used: dict[str, Any]) -> dict[str, Any]:
+    """``used`` with the out-of-sample validation of its parameters (shown on every output)."""
+    from mscatlas.sim.calibrate import out_of_sample
+
+    return {**used, "validation": out_of_sample(used["parameters"])}
+
+
 def _describe(used: dict[str, Any]) -> str:
     if used["parameters"] == "calibrated":
         return f"parameters: calibrated shared factors ({used['calibration']})"
@@ -164,6 +169,7 @@ def _describe(used: dict[str, Any]) -> str:
 
 
 def _report(outcome: Outcome, as_json: bool, title: str, used: dict[str, Any]) -> None:
+    used = _with_validation(used)
     final = outcome.final()
     direction = call_direction(outcome)
     if as_json:
@@ -219,6 +225,7 @@ def _report(outcome: Outcome, as_json: bool, title: str, used: dict[str, Any]) -
         f"predicted direction: [bold]{direction}[/bold] ({final['inhibition_percent']:.1f}% inhibition)"
     )
     console.print(_describe(used), highlight=False)
+    console.print(used["validation"]["line"], highlight=False)
     for note in outcome.notes:
         console.print(f"note: {note}")
 

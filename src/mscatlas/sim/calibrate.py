@@ -81,6 +81,7 @@ __all__ = [
     "fit",
     "items_digest",
     "load_calibration",
+    "out_of_sample",
     "targets_from_items",
     "write_calibration",
 ]
@@ -216,6 +217,49 @@ def shipped_validation() -> dict[str, Any]:
         return {}
     data = yaml.safe_load(res.read_text(encoding="utf-8"))
     return dict(data.get("provenance", {}).get("validation", {}))
+
+
+def out_of_sample(parameters: str) -> dict[str, Any]:
+    """How the parameters a simulation used fare out of sample, for every output that uses them.
+
+    ``parameters`` is ``calibrated`` or ``assumed``. The figures are the leave-one-study-out
+    replay stored with the shipped calibration (direction accuracy over the scored in vitro
+    items, beside the majority-class baseline). ``loses_to_baseline`` is true when the
+    calibrated parameters' held-out accuracy is below the baseline's; ``line`` says so in words.
+    Log loss is reported where the stored replay has it (``None`` otherwise).
+    """
+    v = shipped_validation()
+    if not v:
+        line = "no out-of-sample validation is shipped"
+        return {"parameters": parameters, "validated": False, "line": line}
+    accuracy = v.get("loo_accuracy") if parameters == "calibrated" else v.get("accuracy_assumed")
+    baseline = v.get("baseline_accuracy")
+    loses = None if accuracy is None or baseline is None else bool(accuracy < baseline)
+    out = {
+        "parameters": parameters,
+        "validated": accuracy is not None,
+        "n_items": v.get("n_scored"),
+        "n_studies": v.get("n_studies"),
+        "accuracy": accuracy,
+        "baseline_accuracy": baseline,
+        "log_loss": v.get("loo_log_loss" if parameters == "calibrated" else "log_loss_assumed"),
+        "baseline_log_loss": v.get("baseline_log_loss"),
+        "loses_to_baseline": loses,
+    }
+    if accuracy is None:
+        out["line"] = (
+            f"validation: {parameters} parameters not validated out of sample; majority baseline "
+            f"accuracy {baseline:.2f} on {v.get('n_scored')} in vitro items"
+        )
+    else:
+        verdict = "LOSES TO" if loses else "beats"
+        out["line"] = (
+            f"validation: {parameters} parameters, leave-one-study-out direction accuracy {accuracy:.2f} "
+            f"{verdict} the majority baseline's {baseline:.2f} ({v.get('n_scored')} in vitro items, "
+            f"{v.get('n_studies')} studies)"
+            + ("; treat the predicted direction as unvalidated" if loses else "")
+        )
+    return out
 
 
 def items_digest(items: Iterable[EvidenceItem]) -> str:

@@ -299,7 +299,7 @@ ProgressFn = Callable[[float, str], None]
 
 def _in_vitro(spec: SimulationSpec) -> tuple[dict[str, Any], Any]:
     from mscatlas.sim import Protocol, call_direction, run
-    from mscatlas.sim.calibrate import load_calibration
+    from mscatlas.sim.calibrate import load_calibration, out_of_sample
     from mscatlas.sim.protocol import SOLVER
 
     delivery = {
@@ -321,6 +321,7 @@ def _in_vitro(spec: SimulationSpec) -> tuple[dict[str, Any], Any]:
     result = {
         "kind": "in_vitro",
         "parameters": "calibrated" if calibration is not None else "assumed",
+        "validation": out_of_sample("calibrated" if calibration is not None else "assumed"),
         "protocol": {
             "delivery": proto.delivery,
             "hours": proto.hours,
