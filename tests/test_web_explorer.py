@@ -17,6 +17,7 @@ from mscatlas.kb.store import Store
 from mscatlas.stats.conflict import conflicts, harvest
 from mscatlas.stats.harmonize import harmonize
 from mscatlas.web import create_app
+from mscatlas.web.params import MAX_LIMIT
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette asks for httpx2 instead of httpx; both work
@@ -71,7 +72,7 @@ FILTERS = [
 def test_each_filter_shows_exactly_the_matching_items(client, store, param, value, predicate) -> None:
     expected = sorted(e.id for e in evidence(store) if predicate(e))
     assert expected, "the shipped data should have items for this filter"
-    page = client.get("/evidence", params={param: value, "limit": 500})
+    page = client.get("/evidence", params={param: value, "limit": MAX_LIMIT})
     assert page.status_code == 200
     assert table_ids(page.text, "evidence-table", "evidence") == expected
     assert shown_total(page.text) == len(expected)
@@ -79,7 +80,7 @@ def test_each_filter_shows_exactly_the_matching_items(client, store, param, valu
 
 def test_filters_combine_and_live_in_the_url(client, store) -> None:
     items = [e for e in evidence(store) if e.setting.value == "in_vitro" and e.direction.value == "inhibits"]
-    page = client.get("/evidence?setting=in_vitro&direction=inhibits&limit=500")
+    page = client.get(f"/evidence?setting=in_vitro&direction=inhibits&limit={MAX_LIMIT}")
     assert sorted(table_ids(page.text, "evidence-table", "evidence")) == sorted(e.id for e in items)
     # Links on the page keep the active filters, so the URL can be shared and reopened.
     links = [unescape(h) for h in re.findall(r'href="(/evidence\?[^"]+)"', page.text)]
@@ -91,7 +92,7 @@ def test_filters_combine_and_live_in_the_url(client, store) -> None:
 
 
 def test_empty_form_fields_mean_any(client, store) -> None:
-    page = client.get("/evidence?direction=&msc_source=&q=&limit=500")
+    page = client.get(f"/evidence?direction=&msc_source=&q=&limit={MAX_LIMIT}")
     assert page.status_code == 200
     assert shown_total(page.text) == len(evidence(store))
 
@@ -141,7 +142,7 @@ def test_facet_counts_on_the_page_change_with_the_filters(client, store) -> None
 
 @pytest.mark.parametrize("order", ["asc", "desc"])
 def test_sorting_by_reference(client, store, order) -> None:
-    page = client.get("/evidence", params={"sort": "reference", "order": order, "limit": 500}).text
+    page = client.get("/evidence", params={"sort": "reference", "order": order, "limit": MAX_LIMIT}).text
     ids = table_ids(page, "evidence-table", "evidence")
     by_id = {e.id: e for e in evidence(store)}
     # The review's items by reference number, then the field's (no review reference) by study.
@@ -151,10 +152,12 @@ def test_sorting_by_reference(client, store, order) -> None:
 
 
 def test_sorting_by_direction_groups_directions(client, store) -> None:
-    data = client.get("/api/evidence", params={"sort": "direction", "limit": 500}).json()
+    data = client.get("/api/evidence", params={"sort": "direction", "limit": MAX_LIMIT}).json()
     directions = [e["direction"] for e in data["items"]]
     assert directions == sorted(directions)
-    html_ids = table_ids(client.get("/evidence?sort=direction&limit=500").text, "evidence-table", "evidence")
+    html_ids = table_ids(
+        client.get(f"/evidence?sort=direction&limit={MAX_LIMIT}").text, "evidence-table", "evidence"
+    )
     assert html_ids == [e["id"] for e in data["items"]]
 
 
@@ -178,7 +181,7 @@ def test_search_finds_cell_lines_case_insensitively(client, store) -> None:
     with_line = {e.id for e in evidence(store) if line in e.cell_lines}
     found = set(
         table_ids(
-            client.get("/evidence", params={"q": line.lower(), "limit": 500}).text,
+            client.get("/evidence", params={"q": line.lower(), "limit": MAX_LIMIT}).text,
             "evidence-table",
             "evidence",
         )
@@ -192,8 +195,8 @@ def test_search_finds_cell_lines_case_insensitively(client, store) -> None:
 def test_search_needs_every_word(client, store) -> None:
     item = next(e for e in evidence(store) if e.notes and len(e.notes.split()) > 3)
     words = [w for w in item.notes.split() if len(w) > 5][:2]
-    one = client.get("/api/evidence", params={"q": words[0], "limit": 500}).json()
-    both = client.get("/api/evidence", params={"q": " ".join(words), "limit": 500}).json()
+    one = client.get("/api/evidence", params={"q": words[0], "limit": MAX_LIMIT}).json()
+    both = client.get("/api/evidence", params={"q": " ".join(words), "limit": MAX_LIMIT}).json()
     assert item.id in [e["id"] for e in both["items"]]
     assert both["total"] <= one["total"]
     nothing = client.get("/api/evidence", params={"q": words[0] + " zzqqxx-nowhere"}).json()
@@ -205,7 +208,7 @@ def test_search_by_id_and_summary(client, store) -> None:
     by_id = client.get("/api/evidence", params={"q": item.id}).json()
     assert item.id in [e["id"] for e in by_id["items"]]
     fragment = " ".join(item.provenance.summary.split()[:4])
-    by_summary = client.get("/api/evidence", params={"q": fragment, "limit": 500}).json()
+    by_summary = client.get("/api/evidence", params={"q": fragment, "limit": MAX_LIMIT}).json()
     assert item.id in [e["id"] for e in by_summary["items"]]
 
 

@@ -38,7 +38,7 @@ __all__ = [
     "trial_query_dependency",
 ]
 
-MAX_LIMIT = 500
+MAX_LIMIT = 1000  # one page can hold the whole field base today (about 700 items)
 T = TypeVar("T")
 PRODUCTS = ("cells", "extracellular_vesicles", "cells_with_hsc")
 
