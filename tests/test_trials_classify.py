@@ -37,7 +37,8 @@ def _label(value: object) -> str:
 
 
 def test_agreement_with_the_curated_trials() -> None:
-    trials = shipped_dataset().trials
+    # The floors were set on the review's Table 2 trials; the registry search's trials come on top.
+    trials = [t for t in shipped_dataset().trials if t.provenance.table == 2]
     assert len(trials) == 18
     confusion: dict[str, Counter[tuple[str, str]]] = {name: Counter() for name in FLOORS}
     for trial in trials:
