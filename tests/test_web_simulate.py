@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from mscatlas._svg import csp_safe_svg
 from mscatlas.kb.store import Store
 from mscatlas.sim import Injection, Protocol, call_direction, run, simulate_xenograft
 from mscatlas.sim.calibrate import load_calibration
 from mscatlas.web import create_app
-from mscatlas.web.simulate import SimulationRegistry, csp_safe_svg, parse_spec
+from mscatlas.web.simulate import SimulationRegistry, parse_spec
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette asks for httpx2 instead of httpx; both work

@@ -27,6 +27,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment
 
+from mscatlas._svg import csp_safe_svg
 from mscatlas.kb import strict_json
 from mscatlas.kb.dose import DoseParseError, parse_dose
 from mscatlas.kb.enums import CancerClass, MscSource
@@ -424,34 +425,7 @@ def _plot_xenograft(result: dict[str, Any]) -> str:
     return figure_to_svg(fig, standalone=False)
 
 
-_STYLE_ATTR = re.compile(r'\sstyle="([^"]*)"')
-_STYLE_ELEMENT = re.compile(r"<style[^>]*>.*?</style>", re.DOTALL)
-_PROPERTY = re.compile(r"[a-z-]+")
 _RC = {"svg.fonttype": "none", "svg.hashsalt": "mscatlas-sim", "font.size": 9}
-
-
-def csp_safe_svg(svg: str) -> str:
-    """Inline SVG that renders under the app's CSP (``style-src 'self'``, no inline styles).
-
-    Matplotlib writes ``style="fill: ...; stroke: ..."`` attributes and a ``<style>`` element,
-    which the browser ignores under that policy. Every one of those properties is also an SVG
-    presentation attribute, so each becomes one (``fill="..." stroke="..."``); the element's one
-    rule (``*{stroke-linejoin: round; stroke-linecap: butt}``) moves to the root, where it is
-    inherited.
-    """
-
-    def attributes(match: re.Match[str]) -> str:
-        out = []
-        for declaration in match.group(1).split(";"):
-            name, _, value = declaration.partition(":")
-            name, value = name.strip(), value.strip()
-            if _PROPERTY.fullmatch(name) and value:
-                out.append(f' {name}="{value}"')
-        return "".join(out)
-
-    svg = _STYLE_ELEMENT.sub("", svg)
-    svg = _STYLE_ATTR.sub(attributes, svg)
-    return svg.replace("<svg", '<svg stroke-linejoin="round" stroke-linecap="butt"', 1)
 
 
 def run_spec(spec: SimulationSpec, progress: ProgressFn | None = None) -> tuple[dict[str, Any], str]:
