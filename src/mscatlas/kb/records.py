@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from mscatlas.kb import strict_json
+from mscatlas.kb.errors import RecordError, RecordFileError
 from mscatlas.kb.models import SCHEMA_VERSION, ClinicalTrial, Dataset, EvidenceItem, Study
 from mscatlas.kb.strict_json import MAX_DEPTH
 
@@ -58,41 +59,6 @@ class RawRecord:
     def label(self) -> str:
         rid = self.data.get("id") or self.data.get("nct_id")
         return f"record {self.index}" + (f" ({rid})" if rid else "")
-
-
-@dataclass(frozen=True)
-class RecordError:
-    file: str
-    record: str | None
-    line: int | None
-    field: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file + (f":{self.line}" if self.line else "")
-        parts = [where]
-        if self.record:
-            parts.append(self.record)
-        if self.field:
-            parts.append(f"field '{self.field}'")
-        return ": ".join(parts) + f": {self.message}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "record": self.record,
-            "line": self.line,
-            "field": self.field,
-            "message": self.message,
-        }
-
-
-class RecordFileError(Exception):
-    """A record file cannot be read or its records are invalid; carries every error found."""
-
-    def __init__(self, errors: Sequence[RecordError]) -> None:
-        self.errors = list(errors)
-        super().__init__("\n".join(str(e) for e in self.errors))
 
 
 # ---------------------------------------------------------------- reading

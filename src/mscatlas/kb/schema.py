@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from mscatlas.kb.errors import RecordError, RecordFileError
 from mscatlas.kb.models import SCHEMA_VERSION
 
 __all__ = ["UPGRADERS", "upgrade"]
@@ -29,8 +30,6 @@ UPGRADERS[1] = _v1_to_v2
 
 def upgrade(data: dict[str, Any], file: str) -> dict[str, Any]:
     """Bring an exported dataset dict up to the current schema version."""
-    from mscatlas.kb.records import RecordError, RecordFileError
-
     version = data.get("schema_version")
     if (
         not isinstance(version, int)
