@@ -153,3 +153,47 @@ def test_scientific_cell_counts(mantissa: float, exponent: int) -> None:
 def test_ev_amounts_in_scientific_form(text: str, value: float, unit: str) -> None:
     (amount,) = parse_dose(text).ev_amounts
     assert amount.value == pytest.approx(value) and amount.unit == unit
+
+
+def test_no_dose_error_names_the_accepted_forms() -> None:
+    with pytest.raises(DoseParseError) as err:
+        parse_dose("10 to 1")
+    assert "1:6 (SC:CC)" in str(err.value) and "50% CM" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("form", "shown"),
+    [
+        ("1:10 MSC:cancer", "MSC:cancer 1:10"),
+        ("1:6 (SC:CC)", "MSC:cancer 1:6"),
+        ("K562 and MSCs at 10:1", "MSC:cancer 1:10"),
+        ("50% CM", "CM 50%"),
+        ("CM:medium 1:1", "CM:medium 1:1 (50%)"),
+        ("1x10^6 cells per injection", "1×10^6 cells/injection"),
+        ("50 µg/mL EVs", "EV 50 µg/mL"),
+    ],
+)
+def test_every_named_form_parses(form: str, shown: str) -> None:
+    from mscatlas.kb.dose import ACCEPTED_FORMS
+
+    assert f"'{form}'" in ACCEPTED_FORMS or form == "1:10 MSC:cancer"
+    assert parse_dose(form).describe() == shown
+
+
+@pytest.mark.parametrize(
+    ("text", "per_cancer"),
+    [("1:10", 0.1), ("0.1", 0.1), ("1 : 6", 1 / 6), ("10", 10.0), ("K562 and MSCs at 10:1", 0.1)],
+)
+def test_parse_ratio_takes_ratios_and_numbers(text: str, per_cancer: float) -> None:
+    from mscatlas.kb.dose import parse_ratio
+
+    assert parse_ratio(text) == pytest.approx(per_cancer, rel=1e-12)
+
+
+@pytest.mark.parametrize("text", ["0", "1:0", "abc", "10 to 1", "1:2, 1:3"])
+def test_parse_ratio_refuses_with_the_forms(text: str) -> None:
+    from mscatlas.kb.dose import parse_ratio
+
+    with pytest.raises(DoseParseError) as err:
+        parse_ratio(text)
+    assert "MSC" in str(err.value) and text in str(err.value)

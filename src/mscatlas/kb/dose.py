@@ -21,6 +21,7 @@ from pydantic import ConfigDict, Field, model_validator
 from mscatlas.kb.numbers import NumbersOnly
 
 __all__ = [
+    "ACCEPTED_FORMS",
     "CMDilution",
     "CellRatio",
     "Dose",
@@ -29,7 +30,16 @@ __all__ = [
     "EVAmount",
     "parse_dose",
     "parse_duration",
+    "parse_ratio",
 ]
+
+# What parse_dose reads, named in its errors (a user who typed "10 to 1" learns the forms).
+ACCEPTED_FORMS = (
+    "a ratio with its order ('1:10 MSC:cancer', '1:6 (SC:CC)', 'K562 and MSCs at 10:1'), "
+    "a conditioned-medium share or dilution ('50% CM', 'CM:medium 1:1'), cells per injection or "
+    "per well ('1x10^6 cells per injection'), or a vesicle amount ('50 µg/mL EVs', "
+    "'1.5e9 particles')"
+)
 
 NonNegative = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
@@ -221,7 +231,7 @@ def parse_dose(text: str) -> Dose:
     a non-symmetric ratio whose order the wording does not state, or text with no dose in it.
     """
     if not text or not text.strip():
-        raise DoseParseError("empty dose text")
+        raise DoseParseError(f"empty dose text; write {ACCEPTED_FORMS}")
     fields: dict[str, object] = {"text": text.strip()}
     is_cm = bool(_CM_CONTEXT.search(text))
 
@@ -269,8 +279,39 @@ def parse_dose(text: str) -> Dose:
 
     dose = Dose.model_validate(fields)
     if dose.is_empty:
-        raise DoseParseError(f"no dose found in '{text.strip()}'")
+        raise DoseParseError(f"no dose found in '{text.strip()}'; write {ACCEPTED_FORMS}")
     return dose
+
+
+_BARE_RATIO = re.compile(rf"\s*({_NUM})\s*:\s*({_NUM})\s*")
+
+
+def parse_ratio(text: str) -> float:
+    """MSC per cancer cell from a typed ratio: ``"1:10"`` (a bare ratio is MSC:cancer), wording
+    that :func:`parse_dose` reads (``"K562 and MSCs at 10:1"``), or a positive number of MSCs per
+    cancer cell (``"0.1"``). The one ratio reader of the command line and the web forms.
+
+    Raises :class:`DoseParseError` naming the accepted forms.
+    """
+    forms = "write a ratio such as 1:10 (MSC:cancer) or a number of MSCs per cancer cell such as 0.1"
+    stripped = text.strip()
+    if re.fullmatch(_NUM, stripped):
+        value = _number(stripped)
+    else:
+        bare = _BARE_RATIO.fullmatch(text)
+        try:
+            dose = parse_dose(f"{stripped} (MSC:cancer)" if bare else text)
+        except DoseParseError as exc:
+            why = str(exc).split("; write ")[0]
+            raise DoseParseError(f"cannot read '{stripped}' as an MSC:cancer ratio ({why}); {forms}") from exc
+        if len(dose.ratios) != 1:
+            raise DoseParseError(
+                f"expected one MSC:cancer ratio in '{stripped}', found {len(dose.ratios)}; {forms}"
+            )
+        value = dose.ratios[0].msc_per_cancer
+    if not math.isfinite(value) or value <= 0:
+        raise DoseParseError(f"the ratio '{stripped}' must give a positive number of MSCs per cancer cell")
+    return value
 
 
 def _parse_cell_counts(text: str, fields: dict[str, object]) -> None:
