@@ -21,6 +21,7 @@ from mscatlas.report.figures import (
     harvest_plot_svg,
 )
 from mscatlas.report.intake_section import intake_section_context
+from mscatlas.report.pooled_section import pooled_section_context
 from mscatlas.report.sim_section import sim_section_context
 from mscatlas.report.translation_section import translation_section_context
 from mscatlas.report.trials_section import trials_section_context
@@ -103,6 +104,7 @@ def _synthesis_context(dataset: Dataset) -> dict[str, Any]:
     return {
         "outcome_groups": groups,
         "pooled": pooled,
+        "pooled_subgroups": pooled_section_context(dataset),
         "model": model,
         "harvest_svg": harvest_plot_svg(coarse) if coarse else "",
         "conflicts": synthesis.conflicts("type"),
