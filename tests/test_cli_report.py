@@ -78,7 +78,8 @@ def test_export_contract_keys(tmp_path: Path, mini_path: Path) -> None:
 def test_dose_command() -> None:
     result = runner.invoke(app, ["dose", "K562 and MSCs at 10:1", "--json"])
     assert json.loads(result.stdout)["ratios"] == [{"msc": 1.0, "cancer": 10.0}]
-    assert runner.invoke(app, ["dose", "2:3"]).exit_code == 1
+    unordered = runner.invoke(app, ["dose", "2:3"])
+    assert unordered.exit_code == 2 and "which side of the ratio is MSC" in unordered.stderr  # bad input
 
 
 def test_report_is_self_contained_and_escaped(tmp_path: Path, mini_path: Path) -> None:

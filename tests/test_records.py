@@ -37,9 +37,12 @@ def test_yaml_error_names_file_line_record_and_field(tmp_path: Path, mini_path: 
     assert first.record == "record 2 (ev-029-b)"
     assert first.field == "direction"
     text = bad.read_text(encoding="utf-8").splitlines()
-    assert "ev-029-b" in text[first.line - 1]  # the line where the record starts
+    assert text[first.line - 1].strip() == "direction: helps"  # the field's own line
+    assert "(got 'helps')" in first.message  # the bad value echoed
     assert second.field == "cancer_type"
+    assert text[second.line - 1].strip() == "cancer_type: esophagal squamous cell carcinoma"
     assert "did you mean 'esophageal squamous cell carcinoma'" in second.message
+    assert first.line != second.line
 
 
 def test_unknown_field_is_an_error(tmp_path: Path, mini_path: Path) -> None:
@@ -68,7 +71,8 @@ def test_json_errors_have_lines(tmp_path: Path, mini_path: Path) -> None:
     assert len(errors) == 1
     assert errors[0].record == "record 1 (NCT02530047)"
     assert errors[0].field == "phases.0"
-    assert '"nct_id": "NCT02530047"' in path.read_text().splitlines()[errors[0].line]
+    assert path.read_text().splitlines()[errors[0].line - 1].strip() == '"PHASE9"'  # the list entry's line
+    assert "PHASE9" in errors[0].message
 
 
 def test_csv_errors_name_the_line(tmp_path: Path, mini_path: Path) -> None:
@@ -93,6 +97,46 @@ def test_duplicate_ids_and_unknown_study(tmp_path: Path, mini_path: Path) -> Non
     messages = " | ".join(str(e) for e in errors)
     assert "duplicate evidence id 'ev-029-a'" in messages
     assert "field 'study': unknown study 'ref99'" in messages
+    text = (tmp_path / "x.yaml").read_text(encoding="utf-8").splitlines()
+    by_field = {e.field: e for e in errors}
+    assert text[by_field["id"].line - 1].strip() == "- id: ev-029-a"
+    assert text[by_field["study"].line - 1].strip() == "study: ref99"
+
+
+def test_nested_field_points_at_its_own_line(tmp_path: Path, mini_path: Path) -> None:
+    data = _mini(mini_path)
+    data["evidence"][0]["mechanisms"][0]["change"] = "sideways"
+    path = _write_yaml(tmp_path / "x.yaml", data)
+    (error,) = validate_paths([path])[1]
+    assert error.field == "mechanisms.0.change"
+    assert path.read_text(encoding="utf-8").splitlines()[error.line - 1].strip() == "change: sideways"
+    assert "'sideways'" in error.message
+
+
+def test_synonyms_in_record_files_are_read_with_a_note(tmp_path: Path, mini_path: Path) -> None:
+    data = _mini(mini_path)
+    data["evidence"][0]["msc_source"] = ["bone marrow"]
+    data["evidence"][0]["delivery"] = "co-culture"
+    data["trials"][0]["phases"] = ["phase I"]
+    path = _write_yaml(tmp_path / "syn.yaml", data)
+    notes: list = []
+    dataset, errors = validate_paths([path], notes=notes)
+    assert not errors and dataset is not None
+    assert [s.value for s in dataset.evidence[0].msc_source] == ["bone_marrow"]
+    assert dataset.evidence[0].delivery.value == "direct_coculture"
+    assert [p.value for p in dataset.trials[0].phases] == ["PHASE1"]
+    shown = {(n.field, n.message) for n in notes}
+    assert ("msc_source.0", "'bone marrow' read as 'bone_marrow'") in shown
+    assert ("delivery", "'co-culture' read as 'direct_coculture'") in shown
+    assert ("phases.0", "'phase I' read as 'PHASE1'") in shown
+    text = path.read_text(encoding="utf-8").splitlines()
+    delivery = next(n for n in notes if n.field == "delivery")
+    assert text[delivery.line - 1].strip() == "delivery: co-culture"
+    result = runner.invoke(app, ["validate", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert {w["field"] for w in json.loads(result.stdout)["warnings"]} >= {"msc_source.0", "delivery"}
+    people = runner.invoke(app, ["validate", str(path)])
+    assert "note" in people.stderr and "read as 'bone_marrow'" in people.stderr
 
 
 def test_invalid_yaml_syntax_reports_line(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from mscatlas.cli.output import request_json
+
 __all__ = ["DbOption", "JsonOption"]
 
 DbOption = Annotated[
@@ -14,4 +16,9 @@ DbOption = Annotated[
         "--db", help="Database URL (default: MSCATLAS_DATABASE_URL or a SQLite file in the user data dir)."
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="Machine-readable JSON on stdout (errors too: {error, detail}).", callback=request_json
+    ),
+]

@@ -5,22 +5,31 @@ The lead registers it with ``sim_app.command("sweep")(sweep)``.
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from mscatlas.cli.options import JsonOption
+from mscatlas.cli.output import bad_input, console, print_json, term
+from mscatlas.kb.dose import DoseParseError, parse_ratio
 from mscatlas.kb.enums import CancerClass, MscSource
+from mscatlas.kb.terms import enum_choices, label
 
 __all__ = ["sweep"]
 
 
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+def _grid_values(name: str, text: str) -> list[float]:
+    """The values of one --values: ratios such as 1:10 (or MSCs per cancer cell) for
+    ``--param ratio``, numbers for every other parameter."""
+    from mscatlas.sim.sweep import parse_values
+
+    if name != "ratio":
+        return parse_values(text)
+    values = [parse_ratio(part) for part in text.split(",") if part.strip()]
+    if not values:
+        raise ValueError("give at least one value")
+    return values
 
 
 def sweep(
@@ -33,21 +42,32 @@ def sweep(
         ),
     ],
     values: Annotated[
-        list[str], typer.Option("--values", help="Comma-separated values of the matching --param.")
+        list[str],
+        typer.Option(
+            "--values",
+            help="Comma-separated values of the matching --param; ratios may be written 1:10,1:1 "
+            "(MSC:cancer) or as MSCs per cancer cell (0.1,1).",
+        ),
     ],
     protocol: Annotated[
         str, typer.Option("--protocol", help="coculture, transwell, cm, extract or ev.")
     ] = "coculture",
     ratio: Annotated[
-        float | None, typer.Option("--ratio", min=0.0, help="Fixed MSC per cancer cell (e.g. 0.1).")
+        str | None,
+        typer.Option("--ratio", help="Fixed MSC:cancer ratio, e.g. 1:10 (or MSCs per cancer cell, 0.1)."),
     ] = None,
     percent: Annotated[
         float | None, typer.Option("--percent", min=0.0, max=100.0, help="Fixed CM share, %.")
     ] = None,
     ev_dose: Annotated[float | None, typer.Option("--ev-dose", min=0.0, help="Fixed EV ug/mL.")] = None,
     hours: Annotated[float | None, typer.Option("--hours", min=0.1, help="Exposure time, h.")] = None,
-    msc_source: Annotated[MscSource, typer.Option("--msc-source")] = MscSource.bone_marrow,
-    cancer_class: Annotated[CancerClass, typer.Option("--cancer-class")] = CancerClass.solid,
+    msc_source: Annotated[
+        str,
+        typer.Option("--msc-source", help=f"One of: {', '.join(enum_choices(MscSource))} (or a synonym)."),
+    ] = MscSource.bone_marrow.value,
+    cancer_class: Annotated[str, typer.Option("--cancer-class", help="solid or hematological.")] = (
+        CancerClass.solid.value
+    ),
     ensemble: Annotated[
         int, typer.Option("--ensemble", min=0, help="Log-normal parameter draws per grid point (0: none).")
     ] = 0,
@@ -64,30 +84,38 @@ def sweep(
     ] = "processes",
     workers: Annotated[int | None, typer.Option("--workers", min=1, help="Local workers.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the parameter draws.")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """% inhibition at every point of a parameter grid (same seed, same numbers, any worker count)."""
-    from mscatlas.sim.sweep import parse_values
     from mscatlas.sim.sweep import sweep as run_sweep
 
+    source = term(MscSource, msc_source, "--msc-source")
+    cancer = term(CancerClass, cancer_class, "--cancer-class")
+    assert source is not None and cancer is not None
     if len(param) != len(values):
-        _fail(f"{len(param)} --param but {len(values)} --values: give one --values per --param")
+        bad_input(f"{len(param)} --param but {len(values)} --values: give one --values per --param")
     grid: dict[str, list[float]] = {}
     for name, text in zip(param, values, strict=True):
         if name in grid:
-            _fail(f"--param {name} given twice")
+            bad_input(f"--param {name} given twice")
         try:
-            grid[name] = parse_values(text)
-        except ValueError as exc:
-            _fail(f"--values for {name}: {exc}")
+            grid[name] = _grid_values(name, text)
+        except ValueError as exc:  # DoseParseError is a ValueError
+            bad_input(f"--values for {name}: {exc}")
+    fixed_ratio = None
+    if ratio is not None:
+        try:
+            fixed_ratio = parse_ratio(ratio)
+        except DoseParseError as exc:
+            bad_input(f"--ratio: {exc}")
     try:
         result = run_sweep(
             grid,
             protocol=protocol,
-            msc_source=msc_source.value,
-            cancer_class=cancer_class.value,
+            msc_source=source.value,
+            cancer_class=cancer.value,
             hours=hours,
-            ratio=ratio,
+            ratio=fixed_ratio,
             cm_percent=percent,
             ev_dose=ev_dose,
             seed=seed,
@@ -99,13 +127,13 @@ def sweep(
             progress=not as_json,
         )
     except (ValueError, KeyError) as exc:
-        _fail(str(exc).strip("'\""))
+        bad_input(str(exc).strip("'\""))
     data = result.to_dict()
     if as_json:
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        print_json(data)
         return
     table = Table(
-        title=f"sweep: {data['protocol']['delivery']}, {msc_source.value} on {cancer_class.value}, "
+        title=f"sweep: {data['protocol']['delivery']}, {label(source)} on {label(cancer)}, "
         f"{data['protocol']['hours']:g} h ({'calibrated' if data['calibrated'] else 'assumed'} parameters)"
     )
     for name in grid:
@@ -118,4 +146,4 @@ def sweep(
         if ensemble:
             cells.append(f"{row['inhibition_p05']:.1f} to {row['inhibition_p95']:.1f}")
         table.add_row(*cells)
-    Console(width=160).print(table)
+    console.print(table)

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-import json
-import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from mscatlas.cli.options import DbOption, JsonOption
+from mscatlas.cli.output import bad_input, console, fail, print_json, term
 from mscatlas.kb.enums import CancerClass, Delivery, MscSource, Setting
 from mscatlas.kb.store import Store
+from mscatlas.kb.terms import enum_choices, label
 from mscatlas.stats.synthesis import SEED, run_synthesis
 
 __all__ = ["predict", "synthesize"]
 
-DbOption = Annotated[str | None, typer.Option("--db", help="Database URL.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the posterior draws.")]
 
 
-def _console() -> Console:
-    return Console() if sys.stdout.isatty() else Console(width=160)
+def _shown(values: Any) -> str:
+    """Moderator values for people: lists joined, None 'not stated', booleans yes/no."""
+    if isinstance(values, list | tuple | set):
+        return ", ".join(_shown(v) for v in values) or "none"
+    if isinstance(values, float):
+        return f"{values:g}"
+    return label(values)
+
+
+def _option(cls: type, name: str) -> Any:
+    help_text = f"One of: {', '.join(enum_choices(cls))} (labels and synonyms work too)."
+    return typer.Option(name, help=help_text)
 
 
 def synthesize(
@@ -35,13 +43,12 @@ def synthesize(
 ) -> None:
     """Vote counts, conflicts, moderator effects and leave-one-study-out validation."""
     if level not in ("type", "class"):
-        raise typer.BadParameter("use 'type' or 'class'", param_hint="--level")
+        bad_input(f"--level: use 'type' or 'class', not '{level}'")
     result = run_synthesis(Store.open(db).dataset().evidence, level=level, seed=seed)  # type: ignore[arg-type]
     if as_json:
-        sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
+        print_json(result.to_dict())
         return
     items, strata, found = result.items, result.strata(), result.conflicts()
-    console = _console()
     table = Table(title=f"Harvest table ({len(items)} accepted items; studies vote by majority)")
     columns = ("MSC source", "cancer", "delivery", "setting", "items i/p/n", "studies i/p/n")
     for col in (*columns, "share inhibiting [95% CI]"):
@@ -52,7 +59,7 @@ def synthesize(
             share = f"{s.share_inhibits:.2f} [{s.ci_low:.2f}, {s.ci_high:.2f}]"
         ic, sc = s.item_counts, s.study_counts
         table.add_row(
-            s.msc_source, s.cancer, s.delivery, s.setting,
+            label(s.msc_source), s.cancer, label(s.delivery), label(s.setting),
             f"{ic['inhibits']}/{ic['promotes']}/{ic['no_effect'] + ic['mixed']}",
             f"{sc['inhibits']}/{sc['promotes']}/{sc['no_effect'] + sc['mixed']}",
             share,
@@ -64,10 +71,13 @@ def synthesize(
     for c in found:
         st = c.stratum
         conflict_table.add_row(
-            f"{st.msc_source} · {st.cancer} · {st.delivery} · {st.setting}",
+            f"{label(st.msc_source)} · {st.cancer} · {label(st.delivery)} · {label(st.setting)}",
             ", ".join(h.id for h in c.inhibiting),
             ", ".join(h.id for h in c.promoting),
-            "; ".join(f"{k}: {v['inhibiting']} vs {v['promoting']}" for k, v in c.differing.items())
+            "; ".join(
+                f"{label(k)}: {_shown(v['inhibiting'])} vs {_shown(v['promoting'])}"
+                for k, v in c.differing.items()
+            )
             or "none",
         )
     console.print(conflict_table)
@@ -98,10 +108,10 @@ def synthesize(
 
 
 def predict(
-    msc_source: Annotated[MscSource, typer.Option("--msc-source")],
-    cancer_class: Annotated[CancerClass, typer.Option("--cancer-class")],
-    delivery: Annotated[Delivery, typer.Option("--delivery")],
-    setting: Annotated[Setting, typer.Option("--setting")] = Setting.in_vitro,
+    msc_source: Annotated[str, _option(MscSource, "--msc-source")],
+    cancer_class: Annotated[str, _option(CancerClass, "--cancer-class")],
+    delivery: Annotated[str, _option(Delivery, "--delivery")],
+    setting: Annotated[str, _option(Setting, "--setting")] = Setting.in_vitro.value,
     engineered: Annotated[bool, typer.Option("--engineered/--native")] = False,
     dose: Annotated[
         float | None,
@@ -112,26 +122,24 @@ def predict(
     as_json: JsonOption = False,
 ) -> None:
     """P(inhibits) for one combination, with its interval and the items that inform it most."""
+    values = {
+        "msc_source": term(MscSource, msc_source, "--msc-source"),
+        "cancer_class": term(CancerClass, cancer_class, "--cancer-class"),
+        "delivery": term(Delivery, delivery, "--delivery"),
+        "setting": term(Setting, setting, "--setting"),
+    }
     fit = run_synthesis(Store.open(db).dataset().evidence, seed=seed).fit
     if fit is None:
-        Console(stderr=True).print("[red]error[/red] no accepted evidence item to fit the model on")
-        raise typer.Exit(1)
+        fail("no accepted evidence item to fit the model on")
     try:
         result = fit.predict(
-            msc_source=msc_source.value,
-            cancer_class=cancer_class.value,
-            delivery=delivery.value,
-            setting=setting.value,
-            engineered=engineered,
-            dose=dose,
+            **{k: v.value for k, v in values.items() if v is not None}, engineered=engineered, dose=dose
         )
     except ValueError as exc:  # a level absent from the knowledge base
-        Console(stderr=True).print(f"[red]error[/red] {exc}")
-        raise typer.Exit(1) from exc
+        fail(str(exc))
     if as_json:
-        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        print_json(result)
         return
-    console = _console()
     console.print(
         f"P(inhibits) = {result['p_inhibits']:.2f} [{result['ci_lb']:.2f}, {result['ci_ub']:.2f}] for an "
         f"average study; {result['p_inhibits_new_study']:.2f} for a new study"
@@ -140,5 +148,5 @@ def predict(
     for col in ("id", "direction", "moderators that differ"):
         table.add_column(col)
     for item in result["closest_items"]:
-        table.add_row(item["id"], item["direction"], str(item["mismatches"]))
+        table.add_row(item["id"], label(item["direction"]), _shown(item["mismatches"]))
     console.print(table)

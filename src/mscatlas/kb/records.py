@@ -1,8 +1,12 @@
 """Reading record files (YAML, JSON, CSV) and validating them with precise error locations.
 
-Every error names the file, the record (its position and id), the line where the format has
-lines, the field, and the problem. Validation never stops at the first bad record: a curator
+Every error names the file, the record (its position and id), the line of the offending field
+where the format has lines (YAML and JSON node marks; a CSV row is one line), the field, the
+problem, and the bad value it read. Validation never stops at the first bad record: a curator
 sees every problem of a file at once.
+
+A value typed as a label or synonym ("bone marrow", BM-MSC, "phase II") is read as its
+vocabulary value with a note (``notes``), not an error (mscatlas.kb.terms).
 """
 
 from __future__ import annotations
@@ -10,8 +14,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+import types
+import typing
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +30,8 @@ from mscatlas.kb import strict_json
 from mscatlas.kb.errors import RecordError, RecordFileError
 from mscatlas.kb.models import SCHEMA_VERSION, ClinicalTrial, Dataset, EvidenceItem, Study
 from mscatlas.kb.strict_json import MAX_DEPTH
+from mscatlas.kb.terms import UnknownTermError, resolve_value
+from mscatlas.kb.vocab import load_vocabulary
 
 __all__ = [
     "RawRecord",
@@ -54,11 +64,42 @@ class RawRecord:
     index: int  # 1-based position in its file (or file section)
     line: int | None
     kind: RecordKind | None
+    # Line of each field's value, by dotted path ("delivery", "provenance.summary", "msc_source.0").
+    lines: dict[str, int] = field(default_factory=dict, compare=False)
 
     @property
     def label(self) -> str:
         rid = self.data.get("id") or self.data.get("nct_id")
         return f"record {self.index}" + (f" ({rid})" if rid else "")
+
+    def line_of(self, path: str | None) -> int | None:
+        """The line of a field (or of the nearest enclosing field that has one), else the record's."""
+        parts = path.split(".") if path else []
+        while parts:
+            line = self.lines.get(".".join(parts))
+            if line is not None:
+                return line
+            parts.pop()
+        return self.line
+
+
+def _field_lines(node: Any) -> dict[str, int]:
+    """Dotted path -> 1-based line of every value under a YAML mapping node (no recursion)."""
+    out: dict[str, int] = {}
+    stack: list[tuple[str, Any]] = [("", node)]
+    while stack:
+        prefix, current = stack.pop()
+        if isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                path = f"{prefix}{key_node.value}"
+                out[path] = value_node.start_mark.line + 1
+                stack.append((path + ".", value_node))
+        elif isinstance(current, yaml.SequenceNode):
+            for i, child in enumerate(current.value):
+                path = f"{prefix}{i}"
+                out[path] = child.start_mark.line + 1
+                stack.append((path + ".", child))
+    return out
 
 
 # ---------------------------------------------------------------- reading
@@ -154,14 +195,16 @@ def _records_from_tree(data: Any, node: Any, file: str) -> list[RawRecord]:
                 raise RecordFileError(
                     [RecordError(file, f"record {i}", line_of(rec_node), None, "a record must be a mapping")]
                 )
-            out.append(RawRecord(rec, file, i, line_of(rec_node), kind or _guess_kind(rec)))
+            lines = _field_lines(rec_node) if rec_node is not None else {}
+            out.append(RawRecord(rec, file, i, line_of(rec_node), kind or _guess_kind(rec), lines))
         return out
 
     if isinstance(data, list):
         return items(data, node, None)
     if isinstance(data, dict) and not set(data) & {"schema_version", *SECTION_KINDS}:
         # A file holding one record on its own.
-        return [RawRecord(data, file, 1, line_of(node), _guess_kind(data))]
+        lines = _field_lines(node) if node is not None else {}
+        return [RawRecord(data, file, 1, line_of(node), _guess_kind(data), lines)]
     if isinstance(data, dict):
         unknown = set(data) - {"schema_version", *SECTION_KINDS}
         if unknown:
@@ -288,7 +331,87 @@ def _field_name(loc: Sequence[int | str]) -> str | None:
     return ".".join(parts) or None
 
 
-def validate_record(raw: RawRecord) -> tuple[BaseModel | None, list[RecordError]]:
+def _enum_of(annotation: Any) -> tuple[type[StrEnum], bool] | None:
+    """The StrEnum a field holds, and whether it holds a list of them (None: not an enum field)."""
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        return annotation, False
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin is list and len(args) == 1:
+        inner = _enum_of(args[0])
+        return (inner[0], True) if inner and not inner[1] else None
+    if origin in (typing.Union, types.UnionType) and len(args) == 1:
+        return _enum_of(args[0])
+    return None
+
+
+@cache
+def _enum_fields(kind: RecordKind) -> dict[str, tuple[type[StrEnum], bool]]:
+    out = {}
+    for name, info in MODELS[kind].model_fields.items():
+        found = _enum_of(info.annotation)
+        if found is not None:
+            out[name] = found
+    return out
+
+
+def _shown(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f"'{value}'"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def normalise_terms(raw: RawRecord) -> tuple[dict[str, Any], list[RecordError]]:
+    """The record's data with labels and synonyms read as vocabulary values, and a note for each.
+
+    A value that names nothing is left as it is: validation then reports it (with suggestions).
+    """
+    if raw.kind is None:
+        return raw.data, []
+    data = dict(raw.data)
+    notes: list[RecordError] = []
+
+    def read(cls: type[StrEnum], value: Any, path: str) -> Any:
+        if not isinstance(value, str) or value in cls._value2member_map_:
+            return value
+        try:
+            found = resolve_value(cls, value)
+        except UnknownTermError:
+            return value
+        notes.append(
+            RecordError(raw.file, raw.label, raw.line_of(path), path, f"'{value}' read as '{found}'")
+        )
+        return found
+
+    for name, (cls, is_list) in _enum_fields(raw.kind).items():
+        if name not in data:
+            continue
+        if is_list and isinstance(data[name], list):
+            data[name] = [read(cls, v, f"{name}.{i}") for i, v in enumerate(data[name])]
+        elif not is_list:
+            data[name] = read(cls, data[name], name)
+    if raw.kind == "evidence":
+        vocab = load_vocabulary()
+        for name, terms in (("cancer_type", vocab.cancer_types), ("cell_lines", vocab.cell_lines)):
+            values = data.get(name)
+            for i, value in enumerate(values if isinstance(values, list) else [values]):
+                path = f"{name}.{i}" if isinstance(values, list) else name
+                try:
+                    found = terms.resolve(value) if isinstance(value, str) else value
+                except UnknownTermError:
+                    continue
+                if found != value:
+                    note = f"'{value}' read as '{found}'"
+                    notes.append(RecordError(raw.file, raw.label, raw.line_of(path), path, note))
+    return data, notes
+
+
+def validate_record(
+    raw: RawRecord, notes: list[RecordError] | None = None
+) -> tuple[BaseModel | None, list[RecordError]]:
+    """The record's model, or every error found (each at its field's line, with the bad value).
+
+    Labels and synonyms are read as vocabulary values; a note for each goes to ``notes``.
+    """
     if raw.kind is None:
         return None, [
             RecordError(
@@ -299,19 +422,27 @@ def validate_record(raw: RawRecord) -> tuple[BaseModel | None, list[RecordError]
                 "cannot tell whether this is a study, evidence item or trial",
             )
         ]
+    data, found_notes = normalise_terms(raw)
+    if notes is not None:
+        notes.extend(found_notes)
     try:
-        return MODELS[raw.kind].model_validate(raw.data), []
+        return MODELS[raw.kind].model_validate(data), []
     except ValidationError as exc:
         errors = []
         for err in exc.errors(include_url=False):
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown field"
-            field = _field_name(err["loc"])
+            name = _field_name(err["loc"])
             named = re.match(r"field '([^']+)': (.*)", msg, re.DOTALL)
-            if field is None and named:  # a model-level check that names its field
-                field, msg = named.groups()
-            errors.append(RecordError(raw.file, raw.label, raw.line, field, msg))
+            if name is None and named:  # a model-level check that names its field
+                name, msg = named.groups()
+            value = err.get("input")
+            scalar = value is None or isinstance(value, str | int | float)
+            echo = err["type"] not in ("missing", "extra_forbidden")
+            if name and echo and scalar and _shown(value) not in msg:
+                msg += f" (got {_shown(value)})"
+            errors.append(RecordError(raw.file, raw.label, raw.line_of(name), name, msg))
         return None, errors
 
 
@@ -327,12 +458,15 @@ def read_record_files(paths: Iterable[str | Path]) -> tuple[list[RawRecord], lis
 
 
 def dataset_from_records(
-    records: Sequence[RawRecord], known_study_ids: Iterable[str] = ()
+    records: Sequence[RawRecord],
+    known_study_ids: Iterable[str] = (),
+    notes: list[RecordError] | None = None,
 ) -> tuple[Dataset | None, list[RecordError]]:
     """Validate records into a Dataset; cross-record checks (duplicates, study links) included.
 
     ``known_study_ids`` are studies already available (in the store or the shipped data), so an
-    evidence file can be checked on its own.
+    evidence file can be checked on its own. Labels and synonyms read as vocabulary values get
+    a note each in ``notes``.
     """
     errors: list[RecordError] = []
     known_study_ids = set(known_study_ids)
@@ -341,12 +475,14 @@ def dataset_from_records(
     study_ids = {str(r.data.get("id")) for r in records if r.kind == "study"} | known_study_ids
     by_kind: dict[RecordKind, list[tuple[RawRecord, BaseModel]]] = {"study": [], "evidence": [], "trial": []}
     for raw in records:
-        model, errs = validate_record(raw)
+        model, errs = validate_record(raw, notes)
         study = raw.data.get("study") if raw.kind == "evidence" else None
         if model is None and isinstance(study, str) and study not in study_ids:
             # The unknown study is the problem; a refs check against it would only mislead.
             errs = [e for e in errs if e.field != "refs" and "study's reference" not in e.message]
-            errs.append(RecordError(raw.file, raw.label, raw.line, "study", f"unknown study '{study}'"))
+            errs.append(
+                RecordError(raw.file, raw.label, raw.line_of("study"), "study", f"unknown study '{study}'")
+            )
         errors.extend(errs)
         if model is not None and raw.kind is not None:
             by_kind[raw.kind].append((raw, model))
@@ -366,16 +502,16 @@ def dataset_from_records(
                     RecordError(
                         raw.file,
                         raw.label,
-                        raw.line,
+                        raw.line_of(id_field),
                         id_field,
-                        f"{what} '{rid}' (first at {first_raw.file}:{first_raw.line})"
+                        f"{what} '{rid}' (first at {first_raw.file}:{first_raw.line_of(id_field)})"
                         + ("" if first_kind == kind else ": ids are shared by studies, evidence and trials"),
                     )
                 )
             elif kind != "study" and known.get(rid.upper()):
                 errors.append(
                     RecordError(
-                        raw.file, raw.label, raw.line, id_field,
+                        raw.file, raw.label, raw.line_of(id_field), id_field,
                         f"'{rid}' is already the id of a {known[rid.upper()]}: ids are shared by studies, "
                         "evidence and trials",
                     )
@@ -384,9 +520,8 @@ def dataset_from_records(
 
     for raw, model in by_kind["evidence"]:
         if model.study not in study_ids:  # type: ignore[attr-defined]
-            errors.append(
-                RecordError(raw.file, raw.label, raw.line, "study", f"unknown study '{model.study}'")  # type: ignore[attr-defined]
-            )
+            unknown = f"unknown study '{model.study}'"  # type: ignore[attr-defined]
+            errors.append(RecordError(raw.file, raw.label, raw.line_of("study"), "study", unknown))
     if errors:
         return None, errors
     dataset = Dataset(
@@ -398,10 +533,13 @@ def dataset_from_records(
 
 
 def validate_paths(
-    paths: Iterable[str | Path], known_study_ids: Iterable[str] = ()
+    paths: Iterable[str | Path],
+    known_study_ids: Iterable[str] = (),
+    notes: list[RecordError] | None = None,
 ) -> tuple[Dataset | None, list[RecordError]]:
-    """Read and validate files together; returns the Dataset or every error found."""
+    """Read and validate files together; returns the Dataset or every error found (and, in
+    ``notes``, each label or synonym read as a vocabulary value)."""
     records, errors = read_record_files(paths)
     if errors:
         return None, errors
-    return dataset_from_records(records, known_study_ids)
+    return dataset_from_records(records, known_study_ids, notes)

@@ -125,8 +125,7 @@ def _enum_terms(cls: type[StrEnum]) -> _EnumTerms:
             key = _key(word)
             if aliases.get(key, value) != value:
                 raise ValueError(
-                    f"vocab/synonyms.yaml: {cls.__name__} '{word}' names both "
-                    f"'{aliases[key]}' and '{value}'"
+                    f"vocab/synonyms.yaml: {cls.__name__} '{word}' names both '{aliases[key]}' and '{value}'"
                 )
             aliases[key] = value
             words.setdefault(word, value)

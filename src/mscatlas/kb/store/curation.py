@@ -238,6 +238,24 @@ class CurationMixin(LoadMixin):
             record_id, change, expected_version, by, f"unflagged {code}: {comment.strip()}"
         )
 
+    def retract_evidence(
+        self, record_id: str, *, by: str, why: str, expected_version: int | None = None
+    ) -> int:
+        """Withdraw an item: a new version marked rejected, with who and why (never a delete; the
+        earlier versions stay in its history). Returns the new version."""
+        if not why.strip():
+            raise CurationError("say why the item is retracted")
+        version = self.evidence_version(record_id) if expected_version is None else expected_version
+        if version is None:
+            raise KeyError(record_id)
+
+        def change(data: dict[str, Any]) -> dict[str, Any]:
+            if data.get("curation_status") == "rejected":
+                raise CurationError(f"{record_id} is already withdrawn (its status is rejected)")
+            return {**data, "curation_status": "rejected"}
+
+        return self._change_evidence(record_id, change, version, by, f"retracted: {why.strip()}")
+
     def _change_evidence(
         self,
         record_id: str,

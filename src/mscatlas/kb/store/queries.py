@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from mscatlas.kb.models import ClinicalTrial, Dataset, EvidenceItem, Study
 from mscatlas.kb.store.core import EvidenceFilter, StoreCore
 from mscatlas.kb.store.tables import EvidenceRow, EvidenceSourceRow, RevisionRow, StudyRow, TrialRow
+from mscatlas.kb.terms import cancer_query
 
 __all__ = ["QueryMixin"]
 
@@ -132,14 +133,9 @@ class QueryMixin(StoreCore):
         with self._session() as session:
             items = self._records(session, "evidence", query)
         if flt.cancer:
-            needle = flt.cancer.casefold()
-            items = [
-                e
-                for e in items
-                if needle in e.cancer_type.casefold()
-                or needle == e.cancer_class.value
-                or any(needle == line.casefold() for line in e.cell_lines)
-            ]
+            # Types through OncoTree tissues and label words, classes, cell lines (kb.terms).
+            wanted = cancer_query(flt.cancer)
+            items = [e for e in items if wanted.matches(e.cancer_type, e.cancer_class.value, e.cell_lines)]
         return items
 
     def get(self, record_id: str) -> Study | EvidenceItem | ClinicalTrial | None:
