@@ -64,10 +64,6 @@ class HarmonizedItem:
     dose_unit: str | None
     dose_dependent: bool | None
 
-    @property
-    def source_label(self) -> str:
-        return "+".join(self.msc_source)
-
 
 def _dose(item: EvidenceItem) -> tuple[float | None, str | None]:
     dose = item.dose
