@@ -127,3 +127,53 @@ def test_grid_walk_gives_the_full_grid_answer() -> None:
     )
     w = np.exp(full - full.max())
     np.testing.assert_allclose(fit.weights, w / w.sum(), atol=1e-9)
+
+
+def test_marginal_effects_match_predictions_built_row_by_row() -> None:
+    """Each level's P(inhibits) equals the average over items of the fit's own design rows with the
+    level set (built by ``Design.row``, an independent path), and follows the simulated truth."""
+    from scipy.special import expit
+
+    from mscatlas.stats.field_model import marginal_effects
+
+    items, extra = items_with_extra()
+    d = design(items, SPEC, extra)
+    fit = moderators.fit_design(d, seed=5, draws=600)
+    effects = marginal_effects(fit, draws=600)
+    assert [lv["level"] for lv in effects["host"]] == ["a", "b"]
+    assert [lv["n_items"] for lv in effects["host"]] == [28, 28]
+    for level in effects["host"]:
+        rows = np.array([d.row(**{**d.covariates(h, extra), "host": level["level"]}) for h in items])
+        expected = expit(fit.beta_draws @ rows.T).mean(axis=1)
+        assert level["p_inhibits"] == pytest.approx(expected.mean(), rel=1e-10)
+        assert level["ci_lb"] == pytest.approx(np.percentile(expected, 2.5), rel=1e-10)
+        assert level["ci_lb"] < level["p_inhibits"] < level["ci_ub"]
+    a, b = effects["host"]
+    assert a["p_inhibits"] > 0.7 and b["p_inhibits"] < 0.3  # simulated 0.9 vs 0.1
+    assert [lv["level"] for lv in effects["score"]] == ["-1 sd", "+0 sd", "+1 sd"]
+    assert [lv["level"] for lv in effects["flag"]] == ["no", "yes"]
+    assert sum(lv["n_items"] for lv in effects["flag"]) == len(items)
+
+
+def test_effect_plot_is_an_svg_with_one_interval_per_level() -> None:
+    from mscatlas.report.field_section import effect_plot_svg
+
+    levels = [
+        {"level": "a_x", "p_inhibits": 0.8, "ci_lb": 0.6, "ci_ub": 0.9, "n_items": 12},
+        {"level": "b", "p_inhibits": 0.2, "ci_lb": 0.1, "ci_ub": 0.4, "n_items": 3},
+    ]
+    svg = effect_plot_svg("host_immune", levels, 0.5)
+    assert svg.startswith("<svg") and "a x (12)" in svg and "b (3)" in svg
+    assert "host immune (in vivo items)" in svg
+
+
+def test_report_field_section_has_an_effect_plot_for_each_moderator() -> None:
+    from mscatlas.kb.shipped import shipped_dataset
+    from mscatlas.report.field_section import field_effects
+
+    effects = field_effects(shipped_dataset())
+    expected = {*FIELD_SPEC.categorical, *FIELD_SPEC.binary, *FIELD_SPEC.numeric, "dose"}
+    assert set(effects["figures"]) == expected
+    assert all(svg.startswith("<svg") for svg in effects["figures"].values())
+    for levels in effects["levels"].values():
+        assert all(0 <= lv["ci_lb"] <= lv["p_inhibits"] <= lv["ci_ub"] <= 1 for lv in levels)

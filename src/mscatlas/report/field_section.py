@@ -1,4 +1,5 @@
-"""The report's "review vs field" section: direction side by side, risk of bias, reporting."""
+"""The report's "review vs field" section: direction side by side, risk of bias, reporting, and
+one effect plot per moderator of the field moderator model (:mod:`mscatlas.stats.field_model`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ import numpy as np
 from mscatlas._svg import figure_to_svg
 from mscatlas.kb.models import Dataset
 from mscatlas.stats.field import DirectionTable, reporting_summary, review_vs_field, rob_summary
+from mscatlas.stats.field_model import FIELD_SPEC, NOT_IN_VIVO, field_covariates, marginal_effects
+from mscatlas.stats.harmonize import harmonize
+from mscatlas.stats.moderators import design, fit_design
 
-__all__ = ["field_section_context"]
+__all__ = ["effect_plot_svg", "field_effects", "field_section_context"]
 
 _RC = {"font.size": 9, "svg.fonttype": "none", "svg.hashsalt": "mscatlas"}
 _DIRECTIONS = ("inhibits", "no_effect", "mixed", "promotes")
@@ -78,6 +82,48 @@ def _rob_svg(summary: dict[str, Any]) -> str:
         return figure_to_svg(fig, standalone=False)
 
 
+def effect_plot_svg(moderator: str, levels: list[dict[str, Any]], overall: float | None = None) -> str:
+    """Dots with 95% intervals: P(inhibits) for an average study at each level of one moderator."""
+    with plt.rc_context(_RC):
+        fig, ax = plt.subplots(figsize=(3.6, 0.24 * len(levels) + 0.95))
+        y = np.arange(len(levels))[::-1]
+        p = np.array([lv["p_inhibits"] for lv in levels])
+        ax.hlines(
+            y, [lv["ci_lb"] for lv in levels], [lv["ci_ub"] for lv in levels], color=_COLOURS["inhibits"]
+        )
+        ax.plot(p, y, "o", color=_COLOURS["inhibits"], markersize=4)
+        if overall is not None:
+            ax.axvline(overall, color="#888888", linestyle="--", linewidth=0.8)
+        labels = [
+            lv["level"].replace("_", " ") + ("" if lv["n_items"] is None else f" ({lv['n_items']})")
+            for lv in levels
+        ]
+        ax.set_yticks(y, labels)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("P(inhibits), average study")
+        where = " (in vivo items)" if moderator in NOT_IN_VIVO else ""
+        ax.set_title(moderator.replace("_", " ") + where, fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+        return figure_to_svg(fig, standalone=False)
+
+
+def field_effects(dataset: Dataset) -> dict[str, Any]:
+    """The field moderator model's marginal predictions by moderator level, and one SVG each."""
+    items = harmonize(dataset.evidence)
+    d = design(items, FIELD_SPEC, field_covariates(dataset.evidence, dataset.studies))
+    if len(d.y) == 0:
+        return {}
+    effects = marginal_effects(fit_design(d))
+    overall = float(np.mean(d.y))
+    return {
+        "n_items": len(d.y),
+        "n_studies": len(d.studies),
+        "share_inhibits": overall,
+        "levels": effects,
+        "figures": {name: effect_plot_svg(name, levels, overall) for name, levels in effects.items()},
+    }
+
+
 def field_section_context(dataset: Dataset) -> dict[str, Any]:
     """The ``field`` entry of the report context: empty when the base holds no searched studies."""
     if all(s.in_review for s in dataset.studies):
@@ -98,6 +144,7 @@ def field_section_context(dataset: Dataset) -> dict[str, Any]:
         "rob": rob,
         "rob_svg": _rob_svg(rob) if rob["n_assessed"] else "",
         "reporting": reporting,
+        "effects": field_effects(dataset),
         "n_search_studies": len(search_studies),
         "n_review_studies": len(dataset.studies) - len(search_studies),
     }

@@ -23,6 +23,13 @@ which moderators the data cannot separate: levels with too few items or studies,
 items all go one way, and design columns that other columns nearly determine (variance
 inflation). Results are cached per content digest, so the report and the tests fit each
 model once per process.
+
+:func:`marginal_effects` gives the rows of one effect plot per moderator: the model's predicted
+P(inhibits) for an average study with every item set to one level of the moderator and its
+other covariates as observed (an average predictive comparison), with a 95% interval over the
+posterior draws. The model is binary (inhibits vs promotes or no effect), so 1 - P(inhibits) is
+P(promotes or no effect), not P(promotes) alone. Moderators nested in ``setting=in_vivo``
+(:data:`NOT_IN_VIVO`) are averaged over the in vivo items only.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import expit
 
 from mscatlas.kb.models import EvidenceItem, Study
 from mscatlas.stats.harmonize import HarmonizedItem, harmonize
@@ -57,6 +65,7 @@ __all__ = [
     "compare_field_models",
     "endpoint_family",
     "field_covariates",
+    "marginal_effects",
     "passage_class",
     "payload_class",
     "separability",
@@ -232,6 +241,73 @@ def separability(d: Design) -> list[dict[str, Any]]:
                 "reasons": reasons,
             }
         )
+    return out
+
+
+EFFECT_DRAWS = 1000  # posterior draws per marginal prediction (the first ones; seeded with the fit)
+NUMERIC_LEVELS = (-1.0, 0.0, 1.0)  # a standardised moderator is shown at mean - sd, mean, mean + sd
+
+
+def _levels(d: Design, name: str) -> list[tuple[str, dict[str, float]]]:
+    """(label, {column: value}) for each level of a moderator; columns not named are zeroed."""
+    if name in d.spec.categorical:
+        return [
+            (level, {f"{name}={level}": 1.0} if f"{name}={level}" in d.columns else {})
+            for level in d.levels[name]
+        ]
+    if name in d.spec.binary:
+        return [("no", {}), ("yes", {name: 1.0})]
+    return [(f"{z:+g} sd", {f"{name}_z": z}) for z in NUMERIC_LEVELS]
+
+
+def _columns_of(d: Design, name: str) -> list[int]:
+    return [j for j, c in enumerate(d.columns) if _moderator_of(c) == name]
+
+
+def marginal_effects(fit: ModeratorFit, *, draws: int = EFFECT_DRAWS) -> dict[str, list[dict[str, Any]]]:
+    """Moderator -> per level: P(inhibits) for an average study, its 95% interval and item count.
+
+    Each level's prediction sets that level on every item (other covariates as observed) and
+    averages the predicted probabilities over the items, per posterior draw; the interval is
+    the 2.5 and 97.5 percentiles of those averages. Numeric moderators (and the dose) are shown
+    at the mean and one sd either side, for items taken to have a value.
+    """
+    d = fit.design
+    beta = fit.beta_draws[:draws]
+    in_vivo = d.X[:, d.columns.index("setting=in_vivo")] == 1 if "setting=in_vivo" in d.columns else None
+    names = [*d.spec.categorical, *d.spec.binary, *d.spec.numeric, "dose"]
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in names:
+        columns = _columns_of(d, name)
+        if not columns:
+            continue
+        rows = in_vivo if name in NOT_IN_VIVO and in_vivo is not None else np.ones(len(d.y), bool)
+        if not rows.any():
+            continue
+        base = d.X[rows].copy()
+        base[:, columns] = 0.0
+        levels = []
+        for label, setting in _levels(d, name):
+            X = base.copy()
+            for column, value in setting.items():
+                X[:, d.columns.index(column)] = value
+            p = expit(beta @ X.T).mean(axis=1)
+            low, high = np.percentile(p, [2.5, 97.5])
+            n_items = None
+            if name in d.spec.categorical or name in d.spec.binary:
+                carried = [d.columns.index(c) for c in setting]
+                on = d.X[rows][:, columns] if not carried else d.X[rows][:, carried]
+                n_items = int((on.sum(axis=1) == 0).sum() if not carried else (on[:, 0] == 1).sum())
+            levels.append(
+                {
+                    "level": label,
+                    "p_inhibits": float(p.mean()),
+                    "ci_lb": float(low),
+                    "ci_ub": float(high),
+                    "n_items": n_items,
+                }
+            )
+        out[name] = levels
     return out
 
 
