@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mscatlas.kb.store import migrate
+from mscatlas.kb.store.filters import EvidenceFilter
 from mscatlas.kb.store.tables import MetaRow
 
 __all__ = [
@@ -137,17 +138,6 @@ class UpgradeReport:
             "kept": self.kept,
             "unchanged": self.unchanged,
         }
-
-
-@dataclass(frozen=True)
-class EvidenceFilter:
-    msc_source: str | None = None
-    cancer: str | None = None  # matches cancer type, cancer class or a cell line (case-insensitive)
-    delivery: str | None = None
-    direction: str | None = None
-    setting: str | None = None
-    endpoint: str | None = None
-    study: str | None = None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

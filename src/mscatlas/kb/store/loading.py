@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, literal, select, union_all, update
 from sqlalchemy.orm import Session
 
 from mscatlas.kb.models import SCHEMA_VERSION, ClinicalTrial, Dataset, EvidenceItem
@@ -27,6 +27,7 @@ from mscatlas.kb.store.core import CurationError, LoadResult, TrialMergeResult, 
 from mscatlas.kb.store.queries import QueryMixin
 from mscatlas.kb.store.tables import (
     EvidenceRow,
+    EvidenceSourceRow,
     MetaRow,
     ProposalRow,
     RevisionRow,
@@ -84,11 +85,25 @@ def columns_of(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     return trial_columns(ClinicalTrial.model_validate(data))
 
 
-def check_one_namespace(session: Session, dataset: Dataset) -> None:
+def stored_hashes(session: Session) -> dict[tuple[str, str], str]:
+    """(kind, id) -> content hash of every stored record, in one query (trial ids as stored)."""
+    query = union_all(
+        select(literal("study"), StudyRow.id, StudyRow.content_hash),
+        select(literal("evidence"), EvidenceRow.id, EvidenceRow.content_hash),
+        select(literal("trial"), TrialRow.nct_id, TrialRow.content_hash),
+    )
+    return {(kind, record_id): digest for kind, record_id, digest in session.execute(query)}
+
+
+def check_one_namespace(
+    session: Session, dataset: Dataset, stored_records: dict[tuple[str, str], str] | None = None
+) -> None:
     """Refuse a record whose id is already the id of a record of another kind (ids are shared)."""
-    stored: dict[str, str] = dict.fromkeys(session.scalars(select(StudyRow.id)), "study")
-    stored.update(dict.fromkeys(session.scalars(select(EvidenceRow.id)), "evidence"))
-    stored.update({i.upper(): "trial" for i in session.scalars(select(TrialRow.nct_id))})
+    if stored_records is None:
+        stored_records = stored_hashes(session)
+    stored: dict[str, str] = {}
+    for kind, record_id in stored_records:
+        stored[record_id.upper() if kind == "trial" else record_id] = kind
     incoming: dict[str, str] = {}
     problems = []
     for kind, record_id, _ in _records(dataset):
@@ -100,6 +115,55 @@ def check_one_namespace(session: Session, dataset: Dataset) -> None:
         incoming[key.upper()] = kind
     if problems:
         raise CurationError("ids are one namespace; " + "; ".join(problems))
+
+
+class _NewRows:
+    """New records gathered for bulk inserts: rows by kind, MSC source rows, first revisions."""
+
+    def __init__(self, now: datetime, by: str, reason: str) -> None:
+        self.now, self.by, self.reason = now, by, reason
+        self.rows: dict[str, list[dict[str, Any]]] = {"study": [], "evidence": [], "trial": []}
+        self.sources: list[dict[str, Any]] = []
+        self.revisions: list[dict[str, Any]] = []
+
+    def add(self, kind: str, columns: dict[str, Any]) -> None:
+        values = {k: v for k, v in columns.items() if k != "sources"}
+        values["version"] = 1
+        self.rows[kind].append(values)
+        for source in columns.get("sources", []):
+            self.sources.append({"evidence_id": source.evidence_id, "source": source.source})
+        self.revisions.append(
+            {
+                "record_kind": kind,
+                "record_id": columns.get("id") or columns["nct_id"],
+                "version": 1,
+                "data": columns["data"],
+                "changed_at": self.now,
+                "changed_by": self.by,
+                "reason": self.reason,
+            }
+        )
+
+    def insert(self, session: Session) -> None:
+        """Bulk inserts, studies first (evidence rows refer to them)."""
+        for kind in ("study", "evidence", "trial"):
+            if self.rows[kind]:
+                session.execute(insert(ROW_TYPES[kind]), self.rows[kind])
+        if self.sources:
+            session.execute(insert(EvidenceSourceRow), self.sources)
+        if self.revisions:
+            session.execute(insert(RevisionRow), self.revisions)
+
+
+def _rows_by_id(session: Session, kind: str, ids: list[str]) -> dict[str, Any]:
+    """The stored rows of ``ids`` by id, read in chunks of 500."""
+    row_type = ROW_TYPES[kind]
+    key = TrialRow.nct_id if kind == "trial" else row_type.id  # type: ignore[union-attr]
+    rows: dict[str, Any] = {}
+    for start in range(0, len(ids), 500):
+        for row in session.scalars(select(row_type).where(key.in_(ids[start : start + 500]))):
+            rows[row.nct_id if kind == "trial" else row.id] = row
+    return rows
 
 
 def add_record(
@@ -209,32 +273,47 @@ class LoadMixin(QueryMixin):
         added = updated = unchanged = proposed = 0
         refused: list[str] = []
         now = datetime.now(UTC)
+        new = _NewRows(now, changed_by, f"created: {reason}")
+        changed: dict[str, list[tuple[str, dict[str, Any]]]] = {"study": [], "evidence": [], "trial": []}
         with self.session() as session:
-            known_studies = set(session.scalars(select(StudyRow.id)))
+            stored = stored_hashes(session)  # one query for every stored id and its hash
+            known_studies = {record_id for kind, record_id in stored if kind == "study"}
             missing = {e.study for e in dataset.evidence} - known_studies - {s.id for s in dataset.studies}
             if missing:
                 raise ValueError(f"evidence refers to studies not in the store: {sorted(missing)}")
-            check_one_namespace(session, dataset)
+            check_one_namespace(session, dataset, stored)
             for kind, record_id, columns in _records(dataset):
-                row = session.get(ROW_TYPES[kind], record_id)
-                if row is None:
+                digest = stored.get((kind, record_id))
+                if digest is None:
                     if updates == "propose" and kind == "evidence":
                         columns = columns_of(kind, {**columns["data"], "curation_status": "submitted"})
-                    add_record(session, kind, columns, now, changed_by, f"created: {reason}")
+                    new.add(kind, columns)
                     added += 1
-                    if kind == "study":
-                        session.flush()
-                elif row.content_hash == columns["content_hash"]:
+                elif digest == columns["content_hash"]:
                     unchanged += 1
                 elif updates == "refuse":
                     refused.append(record_id)
-                elif updates == "propose":
-                    file_proposal(
-                        session, kind, record_id, columns["data"], row.version,
-                        source="load", by=changed_by, reason=reason, now=now,
-                    )  # fmt: skip
-                    proposed += 1
                 else:
+                    changed[kind].append((record_id, columns))
+            if refused:
+                raise CurationError(
+                    f"{len(refused)} record(s) differ from the stored ones ({', '.join(refused[:10])}"
+                    + (", ..." if len(refused) > 10 else "")
+                    + "): changing stored records is an editor's action; name the author (--by) "
+                    "or file the changes for review (--propose)"
+                )
+            new.insert(session)
+            for kind, records in changed.items():
+                rows = _rows_by_id(session, kind, [record_id for record_id, _ in records])
+                for record_id, columns in records:
+                    row = rows[record_id]
+                    if updates == "propose":
+                        file_proposal(
+                            session, kind, record_id, columns["data"], row.version,
+                            source="load", by=changed_by, reason=reason, now=now,
+                        )  # fmt: skip
+                        proposed += 1
+                        continue
                     if kind == "evidence" and row.curation_status == "submitted":
                         status = columns["curation_status"]
                         if status != "submitted":
@@ -244,13 +323,6 @@ class LoadMixin(QueryMixin):
                             )
                     replace_record(session, row, kind, columns, now, changed_by, f"updated: {reason}")
                     updated += 1
-            if refused:
-                raise CurationError(
-                    f"{len(refused)} record(s) differ from the stored ones ({', '.join(refused[:10])}"
-                    + (", ..." if len(refused) > 10 else "")
-                    + "): changing stored records is an editor's action; name the author (--by) "
-                    "or file the changes for review (--propose)"
-                )
             for key, value in {"schema_version": str(SCHEMA_VERSION), **(meta or {})}.items():
                 session.merge(MetaRow(key=key, value=value))
         return LoadResult(added, updated, unchanged, proposed)

@@ -8,15 +8,17 @@ a new hash, so the cache can never serve stale data, in any process. Callers get
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, literal, select
 from sqlalchemy.orm import Session
 
 from mscatlas.kb.models import ClinicalTrial, Dataset, EvidenceItem, Study
-from mscatlas.kb.store.core import EvidenceFilter, StoreCore
-from mscatlas.kb.store.tables import EvidenceRow, EvidenceSourceRow, RevisionRow, StudyRow, TrialRow
-from mscatlas.kb.terms import cancer_query
+from mscatlas.kb.store.core import StoreCore
+from mscatlas.kb.store.filters import FACETS, SORTS, EvidenceFilter, conditions
+from mscatlas.kb.store.tables import NO_REF, EvidenceRow, EvidenceSourceRow, RevisionRow, StudyRow, TrialRow
 
 __all__ = ["QueryMixin"]
 
@@ -33,6 +35,47 @@ MODELS: dict[str, type[Study] | type[EvidenceItem] | type[ClinicalTrial]] = {
     "evidence": EvidenceItem,
     "trial": ClinicalTrial,
 }
+
+_FACET_COLUMNS: dict[str, Any] = {
+    "cancer_class": EvidenceRow.cancer_class,
+    "cancer_type": EvidenceRow.cancer_type,
+    "delivery": EvidenceRow.delivery,
+    "setting": EvidenceRow.setting,
+    "direction": EvidenceRow.direction,
+    "endpoint": EvidenceRow.endpoint,
+    "reference": EvidenceRow.study_id,
+    "curation_status": EvidenceRow.curation_status,
+}
+
+
+def _facet_value(facet: str, value: str) -> str:
+    """A reference facet's value is the review's reference number (ref29 -> 29), else the study id."""
+    if facet == "reference" and value.startswith("ref"):
+        return value[3:]
+    return value
+
+
+def _natural(value: str) -> tuple[int, str]:
+    return (int(value), "") if value.isdigit() else (10**9, value)
+
+
+def _order_by(sort: str, order: str) -> list[Any]:
+    """ORDER BY of a sort column (then id): reference sorts the review's items by reference number,
+    then the field's by study id; text columns sort case-insensitively."""
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort column '{sort}'; known: {', '.join(SORTS)}")
+    if sort == "id":
+        keys: list[Any] = [EvidenceRow.id]
+    elif sort == "reference":
+        study = case((EvidenceRow.ref_order < NO_REF, literal("")), else_=EvidenceRow.study_id)
+        keys = [EvidenceRow.ref_order, study, EvidenceRow.id]
+    elif sort == "msc_source":
+        keys = [EvidenceRow.msc_sources, EvidenceRow.id]
+    elif sort == "cancer_type":
+        keys = [func.lower(EvidenceRow.cancer_type), EvidenceRow.id]
+    else:
+        keys = [getattr(EvidenceRow, sort), EvidenceRow.id]
+    return [k.desc() for k in keys] if order == "desc" else keys
 
 
 class QueryMixin(StoreCore):
@@ -116,27 +159,75 @@ class QueryMixin(StoreCore):
         return kinds
 
     def query_evidence(self, flt: EvidenceFilter | None = None) -> list[EvidenceItem]:
-        """Evidence items matching every given filter (parameterised SQL only)."""
-        flt = flt or EvidenceFilter()
-        query = select(EvidenceRow.id, EvidenceRow.content_hash).order_by(EvidenceRow.id)
-        if flt.msc_source:
-            query = query.join(EvidenceSourceRow).where(EvidenceSourceRow.source == flt.msc_source)
-        for column, value in (
-            (EvidenceRow.delivery, flt.delivery),
-            (EvidenceRow.direction, flt.direction),
-            (EvidenceRow.setting, flt.setting),
-            (EvidenceRow.endpoint, flt.endpoint),
-            (EvidenceRow.study_id, flt.study),
-        ):
-            if value:
-                query = query.where(column == value)
+        """Evidence items matching every given filter, by id (FilterValueError for a value that
+        names nothing; labels and synonyms are accepted, see ``filters``)."""
+        return list(self.iter_evidence(flt))
+
+    def iter_evidence(
+        self, flt: EvidenceFilter | None = None, sort: str = "id", order: str = "asc", chunk: int = 500
+    ) -> Iterator[EvidenceItem]:
+        """Matching items in ``sort`` order, read ``chunk`` at a time (memory flat in n)."""
+        where = list(conditions((flt or EvidenceFilter()).resolved()).values())
+        keys = (
+            select(EvidenceRow.id, EvidenceRow.content_hash).where(*where).order_by(*_order_by(sort, order))
+        )
+        offset = 0
+        while True:
+            with self._session() as session:
+                page = self._records(session, "evidence", keys.limit(chunk).offset(offset))
+            yield from page
+            if len(page) < chunk:
+                return
+            offset += chunk
+
+    def evidence_page(
+        self,
+        flt: EvidenceFilter | None = None,
+        *,
+        sort: str = "id",
+        order: str = "asc",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[int, list[EvidenceItem]]:
+        """(number of matching items, the items of one page in ``sort`` order), both in SQL."""
+        where = list(conditions((flt or EvidenceFilter()).resolved()).values())
+        keys = (
+            select(EvidenceRow.id, EvidenceRow.content_hash).where(*where).order_by(*_order_by(sort, order))
+        )
         with self._session() as session:
-            items = self._records(session, "evidence", query)
-        if flt.cancer:
-            # Types through OncoTree tissues and label words, classes, cell lines (kb.terms).
-            wanted = cancer_query(flt.cancer)
-            items = [e for e in items if wanted.matches(e.cancer_type, e.cancer_class.value, e.cell_lines)]
-        return items
+            total = session.scalar(select(func.count()).select_from(EvidenceRow).where(*where)) or 0
+            items = self._records(session, "evidence", keys.limit(limit).offset(offset))
+        return total, items
+
+    def evidence_facets(self, flt: EvidenceFilter | None = None) -> dict[str, dict[str, int]]:
+        """For each facet, its values with the number of items matching every *other* active filter
+        (so each count is what choosing the value would give), most frequent first; in SQL."""
+        active = conditions((flt or EvidenceFilter()).resolved())
+        counts: dict[str, Counter[str]] = {facet: Counter() for facet in FACETS}
+        grouped = [f for f in FACETS if f != "msc_source" and f not in active]
+        with self._session() as session:
+            if grouped:
+                columns = [_FACET_COLUMNS[f] for f in grouped]
+                query = select(*columns, func.count()).where(*active.values()).group_by(*columns)
+                for *values, n in session.execute(query):
+                    for facet, value in zip(grouped, values, strict=True):
+                        counts[facet][_facet_value(facet, value)] += n
+            for facet in [f for f in FACETS if f not in grouped]:
+                others = [c for name, c in active.items() if name != facet]
+                if facet == "msc_source":
+                    column: Any = EvidenceSourceRow.source
+                    query = select(column, func.count()).join(
+                        EvidenceRow, EvidenceRow.id == EvidenceSourceRow.evidence_id
+                    )
+                else:
+                    column = _FACET_COLUMNS[facet]
+                    query = select(column, func.count())
+                for value, n in session.execute(query.where(*others).group_by(column)):
+                    counts[facet][_facet_value(facet, value)] += n
+        return {
+            facet: dict(sorted(counter.items(), key=lambda kv: (-kv[1], _natural(kv[0]))))
+            for facet, counter in counts.items()
+        }
 
     def get(self, record_id: str) -> Study | EvidenceItem | ClinicalTrial | None:
         """A record by evidence id, study id (ref29) or NCT id (ids are one namespace)."""

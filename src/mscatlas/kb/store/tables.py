@@ -34,6 +34,8 @@ __all__ = [
     "UserRow",
     "content_hash",
     "evidence_columns",
+    "evidence_derived",
+    "evidence_search_text",
     "record_json",
     "study_columns",
     "trial_columns",
@@ -66,15 +68,21 @@ class EvidenceRow(Base):
     study_id: Mapped[str] = mapped_column(ForeignKey("study.id"), index=True)
     msc_species: Mapped[str] = mapped_column(String(16))
     cancer_type: Mapped[str] = mapped_column(String(128), index=True)
-    cancer_class: Mapped[str] = mapped_column(String(16))
+    cancer_class: Mapped[str] = mapped_column(String(16), index=True)
     delivery: Mapped[str] = mapped_column(String(32), index=True)
-    setting: Mapped[str] = mapped_column(String(16))
-    endpoint: Mapped[str] = mapped_column(String(32))
+    setting: Mapped[str] = mapped_column(String(16), index=True)
+    endpoint: Mapped[str] = mapped_column(String(32), index=True)
     direction: Mapped[str] = mapped_column(String(16), index=True)
-    curation_status: Mapped[str] = mapped_column(String(16))
+    curation_status: Mapped[str] = mapped_column(String(16), index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Derived from ``data`` for filtering and sorting in SQL (migration 0005; see evidence_derived).
+    evidence_level: Mapped[str] = mapped_column(String(32), index=True)
+    msc_sources: Mapped[str] = mapped_column(String(255), index=True)
+    ref_order: Mapped[int] = mapped_column(Integer, index=True)
+    cell_lines: Mapped[str] = mapped_column(Text)
+    search_text: Mapped[str] = mapped_column(Text)
     sources: Mapped[list[EvidenceSourceRow]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
 
@@ -202,6 +210,53 @@ def study_columns(study: Study) -> dict[str, Any]:
     }
 
 
+NO_REF = 1_000_000  # ref_order of an item that cites no reference of the review (sorts last)
+
+
+def _field(value: Any, name: str) -> Any:
+    """A field of a nested object; an older store may hold a plain string there."""
+    return value.get(name) if isinstance(value, dict) else value if isinstance(value, str) else None
+
+
+def evidence_search_text(data: dict[str, Any]) -> str:
+    """What full-text search looks in, case-folded: ids, summaries, notes, cell lines, mechanisms,
+    flags and engineering details of a stored evidence record (its JSON)."""
+    provenance = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
+    parts: list[Any] = [
+        data.get("id"),
+        data.get("study"),
+        data.get("cancer_type"),
+        data.get("source_detail"),
+        data.get("model_detail"),
+        data.get("route"),
+        data.get("notes"),
+        _field(data.get("dose"), "text"),
+        provenance.get("summary"),
+        provenance.get("review_location"),
+        provenance.get("primary_source"),
+        provenance.get("primary_source_says"),
+        *data.get("cell_lines", []),
+        *(_field(m, "target") for m in data.get("mechanisms", [])),
+        *(_field(m, "note") for m in data.get("mechanisms", [])),
+        *(f"{_field(f, 'code')} {_field(f, 'note') or ''}" for f in data.get("flags", [])),
+        *(_field(e, "detail") for e in data.get("engineering", [])),
+    ]
+    return "\n".join(str(p) for p in parts if p).casefold()
+
+
+def evidence_derived(data: dict[str, Any]) -> dict[str, Any]:
+    """The columns derived from a stored evidence record for filtering and sorting in SQL."""
+    refs = data.get("refs") or []
+    lines = [str(x).casefold() for x in data.get("cell_lines", [])]
+    return {
+        "evidence_level": data["evidence_level"],
+        "msc_sources": ",".join(dict.fromkeys(data.get("msc_source", []))),
+        "ref_order": refs[0] if refs else NO_REF,
+        "cell_lines": "\n" + "\n".join(lines) + "\n" if lines else "",
+        "search_text": evidence_search_text(data),
+    }
+
+
 def evidence_columns(item: EvidenceItem) -> dict[str, Any]:
     data = record_json(item)
     return {
@@ -217,6 +272,7 @@ def evidence_columns(item: EvidenceItem) -> dict[str, Any]:
         "curation_status": item.curation_status.value,
         "data": data,
         "content_hash": content_hash(data),
+        **evidence_derived(data),
         "sources": [
             EvidenceSourceRow(evidence_id=item.id, source=s.value) for s in dict.fromkeys(item.msc_source)
         ],
