@@ -1,7 +1,8 @@
 """The parameter file of the in silico lab: its schema, its loader and its validation.
 
 ``data/parameters.yaml`` holds every default of the models, each with a value, a unit, a source
-(a reference for the number, or ``assumed``) and a note. The file is checked with pydantic on
+(a reference for the number, or ``assumed``), a note and, where the source gives one, the
+published ``range`` of the value (used as the bounds of the sensitivity analysis). The file is checked with pydantic on
 load: unknown or missing entries, non-finite values and empty sources are errors.
 """
 
@@ -112,6 +113,16 @@ class Parameter(BaseModel):
     unit: _Text
     source: _Text = Field(description="a reference for the number, or 'assumed'")
     note: _Text
+    range: tuple[float, float] | None = Field(
+        default=None, description="the published spread of the value (low, high), where the source gives one"
+    )
+
+    @field_validator("range")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not (math.isfinite(v[0]) and math.isfinite(v[1]) and 0 <= v[0] <= v[1]):
+            raise ValueError(f"range must be finite, non-negative and ordered (low, high), got {v}")
+        return v
 
     @field_validator("value")
     @classmethod
