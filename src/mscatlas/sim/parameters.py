@@ -2,8 +2,9 @@
 
 ``data/parameters.yaml`` holds every default of the models, each with a value, a unit, a source
 (a reference for the number, or ``assumed``), a note and, where the source gives one, the
-published ``range`` of the value (used as the bounds of the sensitivity analysis). The file is checked with pydantic on
-load: unknown or missing entries, non-finite values and empty sources are errors.
+published ``range`` of the value (used as the bounds of the sensitivity analysis). The file is
+checked with pydantic on load: unknown or missing entries, non-finite values and empty sources
+are errors.
 """
 
 from __future__ import annotations
