@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mscatlas.cli.sim_sensitivity import sensitivity
 from mscatlas.kb.dose import DoseParseError, parse_dose
 from mscatlas.kb.enums import CancerClass, EngineeringKind, MscSource
 from mscatlas.sim import Conditioning, Injection, Protocol, call_direction, replay, run, simulate_xenograft
@@ -627,3 +628,6 @@ def abm_cmd(
     if gif_note:
         console.print(f"note: {gif_note}")
     console.print(f"wrote {', '.join(str(f) for f in files)}")
+
+
+sim_app.command("sensitivity")(sensitivity)
