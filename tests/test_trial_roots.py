@@ -159,4 +159,5 @@ def test_cli_roots_json_and_unknown_id(tmp_path) -> None:
     }
     assert row["n_items"] == sum(row["by_direction"].values())
     bad = runner.invoke(app, ["trials", "roots", "NCT99999999", "--db", db, "--json"])
-    assert bad.exit_code == 1 and json.loads(bad.stdout)["error"] == "unknown_trial"
+    payload = json.loads(bad.stdout)
+    assert bad.exit_code == 1 and "unknown" in payload["error"] and "NCT99999999" in json.dumps(payload)
