@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -276,9 +277,9 @@ def test_openapi_schema_documents_the_api(client) -> None:
         "order",
     ):
         assert name in params, name
-    direction_ref = next(o["$ref"] for o in params["direction"]["schema"]["anyOf"] if "$ref" in o)
-    component = schema["components"]["schemas"][direction_ref.rsplit("/", 1)[-1]]
-    assert component["enum"] == [d.value for d in Direction]
+    # Enum filters take labels and synonyms too: the values are documented beside the string type.
+    assert params["direction"]["schema"]["x-values"] == [d.value for d in Direction]
+    assert "_format" in params
     # Pages are not part of the API schema.
     assert "/evidence" not in paths
 
@@ -293,3 +294,83 @@ def test_api_index_page_lists_every_endpoint(client) -> None:
 def test_interactive_docs_that_need_a_cdn_are_off(client) -> None:
     assert client.get("/docs").status_code == 404
     assert client.get("/redoc").status_code == 404
+
+
+# ------------------------------------------------------------------ downloads, unknown parameters, synonyms
+
+
+def test_unknown_parameter_is_422_naming_it(client) -> None:
+    for path in ("/api/evidence", "/evidence", "/api/trials", "/trials", "/studies", "/conflicts"):
+        response = client.get(path, params={"source": "bone_marrow"}, headers={"accept": "application/json"})
+        assert response.status_code == 422, path
+        assert "unknown parameter 'source'" in unescape(response.text), path
+
+
+def test_format_is_not_silently_json(client) -> None:
+    response = client.get("/api/evidence", params={"format": "csv"})
+    assert response.status_code == 422
+    (problem,) = response.json()["detail"]
+    assert problem["param"] == "format" and "_format=csv" in problem["message"]
+    assert client.get("/api/evidence", params={"_format": "xlsx"}).status_code == 422
+
+
+def _csv_ids(text: str, column: str = "id") -> list[str]:
+    import csv
+    import io
+
+    return [row[column] for row in csv.DictReader(io.StringIO(text))]
+
+
+def test_evidence_downloads_carry_the_filters_and_sort(client, store) -> None:
+    params = {"setting": "in_vivo", "sort": "direction", "order": "desc"}
+    page = client.get("/api/evidence", params={**params, "limit": 1000}).json()
+    expected = [e["id"] for e in page["items"]]
+    assert 0 < len(expected) < store.counts()["evidence"]
+    as_csv = client.get("/api/evidence", params={**params, "_format": "csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert _csv_ids(as_csv.text) == expected
+    assert client.get("/evidence.csv", params=params).text == as_csv.text
+    assert client.get("/evidence", params={**params, "_format": "csv"}).text == as_csv.text
+    as_json = client.get("/evidence.json", params=params).json()
+    assert [e["id"] for e in as_json] == expected
+    assert as_json == page["items"]
+    # Every field of the model is a column; lists are JSON in their cells.
+    header = as_csv.text.splitlines()[0].split(",")
+    assert {"id", "msc_source", "dose", "provenance"} <= set(header)
+
+
+def test_studies_trials_and_conflicts_download(client, store) -> None:
+    dataset = store.dataset()
+    assert _csv_ids(client.get("/studies.csv").text) == [s.id for s in dataset.studies]
+    assert [s["id"] for s in client.get("/api/studies", params={"_format": "json"}).json()] == [
+        s.id for s in dataset.studies
+    ]
+    anti = client.get("/api/trials", params={"purpose": "anti_tumor", "limit": 1000}).json()
+    ids = [t["nct_id"] for t in anti["items"]]
+    assert ids and _csv_ids(client.get("/trials.csv", params={"purpose": "anti_tumor"}).text, "nct_id") == ids
+    report = client.get("/api/conflicts", params={"level": "class"}).json()
+    assert client.get("/conflicts.json", params={"level": "class"}).json() == report["conflicts"]
+    rows = client.get("/conflicts", params={"level": "class", "_format": "csv"}).text.splitlines()
+    assert len(rows) == 1 + len(report["conflicts"])
+
+
+def test_list_pages_link_their_downloads_with_the_filters(client) -> None:
+    html = client.get("/evidence", params={"setting": "in_vivo", "limit": 20}).text
+    assert 'href="/evidence.csv?setting=in_vivo"' in html and 'href="/evidence.json?setting=in_vivo"' in html
+    trials = client.get("/trials", params={"purpose": "anti_tumor"}).text
+    assert 'href="/trials.csv?purpose=anti_tumor"' in trials
+    assert 'href="/studies.csv"' in client.get("/studies").text
+    assert 'href="/conflicts.json?level=class"' in client.get("/conflicts", params={"level": "class"}).text
+
+
+def test_filters_accept_labels_and_synonyms(client) -> None:
+    exact = client.get("/api/evidence", params={"msc_source": "umbilical_cord", "limit": 1000}).json()
+    assert exact["total"] > 0
+    for typed in ("umbilical cord", "UC-MSC", "Umbilical-Cord"):
+        loose = client.get("/api/evidence", params={"msc_source": typed, "limit": 1000}).json()
+        assert loose["items"] == exact["items"] and loose["filters"]["msc_source"] == "umbilical_cord"
+    html = client.get("/evidence", params={"msc_source": "UC-MSC"})
+    assert html.status_code == 200 and f'<strong id="total">{exact["total"]}</strong>' in html.text
+    pancreas = client.get("/api/evidence", params={"cancer": "pancreas", "limit": 1000}).json()
+    assert pancreas["total"] > 0
+    assert all("pancrea" in e["cancer_type"] for e in pancreas["items"])

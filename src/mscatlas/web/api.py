@@ -3,30 +3,43 @@
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from mscatlas.kb.models import ClinicalTrial, EvidenceItem, Study
 from mscatlas.kb.store import EvidenceFilter, Store
 from mscatlas.stats.conflict import conflicts, harvest
 from mscatlas.stats.harmonize import harmonize
-from mscatlas.web.params import Paging, evidence_query, page_params, trial_query_dependency
+from mscatlas.web.downloads import Format, FormatParam, download
+from mscatlas.web.params import (
+    Paging,
+    evidence_query,
+    page_params,
+    reject_unknown_params,
+    trial_query_dependency,
+)
 from mscatlas.web.query import (
-    EvidenceQuery,
     EvidenceSort,
     SortOrder,
     TrialQuery,
     TrialSort,
-    evidence_facets,
     filter_trials,
-    run_evidence_query,
     search_records,
-    sort_evidence,
     sort_trials,
     study_citation,
     trial_facets,
 )
 
-__all__ = ["api_router", "get_evidence", "get_study", "get_trial"]
+__all__ = [
+    "api_router",
+    "conflict_download",
+    "evidence_download",
+    "get_evidence",
+    "get_study",
+    "get_trial",
+    "study_download",
+    "trial_download",
+]
 
 Level = Literal["type", "class"]
 
@@ -139,26 +152,34 @@ RECORD_PATHS = {"evidence": "evidence", "study": "studies", "trial": "trials"}
 
 
 def api_router(store: Store) -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["api"])
+    router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(reject_unknown_params)])
 
-    @router.get("/evidence", response_model=EvidencePage, summary="Evidence items, filtered and paginated")
+    @router.get(
+        "/evidence",
+        response_model=EvidencePage,
+        summary="Evidence items, filtered and paginated (or the whole filtered list as CSV/JSON)",
+    )
     def evidence_list(
-        query: Annotated[EvidenceQuery, Depends(evidence_query)],
+        query: Annotated[EvidenceFilter, Depends(evidence_query)],
         paging: Annotated[Paging, Depends(page_params(50))],
         sort: Annotated[EvidenceSort, Query(description="Column to sort by.")] = EvidenceSort.id,
         order: Annotated[SortOrder, Query()] = SortOrder.asc,
-    ) -> EvidencePage:
-        results, everything = run_evidence_query(store, query)
-        results = sort_evidence(results, sort, order)
+        fmt: FormatParam = None,
+    ) -> Any:
+        if fmt is not None:
+            return evidence_download(store, query, sort, order, fmt)
+        total, items = store.evidence_page(
+            query, sort=sort.value, order=order.value, limit=paging.limit, offset=paging.offset
+        )
         return EvidencePage(
-            total=len(results),
+            total=total,
             limit=paging.limit,
             offset=paging.offset,
             sort=sort,
             order=order,
             filters=query.active(),
-            facets=evidence_facets(everything, query),
-            items=paging.slice(results),
+            facets=store.evidence_facets(query),
+            items=items,
         )
 
     @router.get("/evidence/{record_id}", response_model=EvidenceRecord, summary="One evidence item")
@@ -175,8 +196,10 @@ def api_router(store: Store) -> APIRouter:
         )
 
     @router.get("/studies", response_model=StudyPage, summary="Studies of the review's reference list")
-    def study_list(paging: Annotated[Paging, Depends(page_params(100))]) -> StudyPage:
+    def study_list(paging: Annotated[Paging, Depends(page_params(100))], fmt: FormatParam = None) -> Any:
         dataset = store.dataset()
+        if fmt is not None:
+            return study_download(dataset.studies, fmt)
         rows = paging.slice(dataset.studies)
         counts = {s.id: 0 for s in rows}
         for item in dataset.evidence:
@@ -206,9 +229,12 @@ def api_router(store: Store) -> APIRouter:
         paging: Annotated[Paging, Depends(page_params(50))],
         sort: Annotated[TrialSort, Query()] = TrialSort.nct_id,
         order: Annotated[SortOrder, Query()] = SortOrder.asc,
-    ) -> TrialPage:
+        fmt: FormatParam = None,
+    ) -> Any:
         trials = store.dataset().trials
         results = sort_trials(filter_trials(trials, query), sort, order)
+        if fmt is not None:
+            return trial_download(results, fmt)
         return TrialPage(
             total=len(results),
             limit=paging.limit,
@@ -254,10 +280,38 @@ def api_router(store: Store) -> APIRouter:
         level: Annotated[
             Level, Query(description="Strata by cancer 'type' (fine) or 'class' (coarse).")
         ] = "type",
-    ) -> ConflictReport:
-        return conflict_report_for(store, level)
+        fmt: FormatParam = None,
+    ) -> Any:
+        report = conflict_report_for(store, level)
+        return conflict_download(report, fmt) if fmt is not None else report
 
     return router
+
+
+def _columns(model: type[BaseModel]) -> list[str]:
+    return [*model.model_fields, *model.model_computed_fields]
+
+
+def evidence_download(
+    store: Store, query: EvidenceFilter, sort: EvidenceSort, order: SortOrder, fmt: Format
+) -> StreamingResponse:
+    """The whole filtered evidence list in the page's order, streamed from the store."""
+    rows = (e.model_dump(mode="json") for e in store.iter_evidence(query, sort.value, order.value))
+    return download("evidence", fmt, rows, _columns(EvidenceItem))
+
+
+def study_download(studies: list[Study], fmt: Format) -> StreamingResponse:
+    return download("studies", fmt, (s.model_dump(mode="json") for s in studies), _columns(Study))
+
+
+def trial_download(trials: list[ClinicalTrial], fmt: Format) -> StreamingResponse:
+    return download("trials", fmt, (t.model_dump(mode="json") for t in trials), _columns(ClinicalTrial))
+
+
+def conflict_download(report: ConflictReport, fmt: Format) -> StreamingResponse:
+    """The conflicts (strata with items on both sides) as rows."""
+    columns = list(dict.fromkeys(k for c in report.conflicts for k in c))
+    return download(f"conflicts-{report.level}", fmt, report.conflicts, columns)
 
 
 def conflict_report_for(store: Store, level: Level) -> ConflictReport:

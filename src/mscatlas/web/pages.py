@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from mscatlas import __version__
@@ -19,22 +19,36 @@ from mscatlas.report.answer_section import answer_context
 from mscatlas.trials.roots import MIN_STUDIES as ROOTS_MIN_STUDIES
 from mscatlas.trials.roots import SHARE_THRESHOLD as ROOTS_SHARE
 from mscatlas.trials.roots import trial_roots
-from mscatlas.web.api import RECORD_PATHS, Level, conflict_report_for, get_evidence, get_study, get_trial
-from mscatlas.web.params import Paging, evidence_query, page_params, trial_query_dependency
+from mscatlas.web.api import (
+    RECORD_PATHS,
+    Level,
+    conflict_download,
+    conflict_report_for,
+    evidence_download,
+    get_evidence,
+    get_study,
+    get_trial,
+    study_download,
+    trial_download,
+)
+from mscatlas.web.downloads import Format, FormatParam, format_links
+from mscatlas.web.params import (
+    Paging,
+    evidence_query,
+    page_params,
+    reject_unknown_params,
+    trial_query_dependency,
+)
 from mscatlas.web.query import (
     EVIDENCE_FACETS,
     TRIAL_FACETS,
-    EvidenceQuery,
     EvidenceSort,
     SortOrder,
     TrialQuery,
     TrialSort,
     date_text,
-    evidence_facets,
     filter_trials,
-    run_evidence_query,
     search_records,
-    sort_evidence,
     sort_trials,
     study_citation,
     trial_facets,
@@ -43,6 +57,7 @@ from mscatlas.web.query import (
 __all__ = ["make_templates", "pages_router", "render"]
 
 Renderer = Callable[..., HTMLResponse]
+CHECKED = [Depends(reject_unknown_params)]  # list pages: an unknown query parameter is a 422
 
 
 def query_url(path: str, params: dict[str, Any], **changes: Any) -> str:
@@ -180,16 +195,29 @@ def pages_router(store: Store, env: Environment) -> APIRouter:
             answer=answer_for(dataset),
         )
 
-    @router.get("/evidence", response_class=HTMLResponse)
+    @router.get("/evidence.{fmt}", dependencies=CHECKED)
+    def evidence_file(
+        fmt: Format,
+        query: Annotated[EvidenceFilter, Depends(evidence_query)],
+        sort: Annotated[EvidenceSort, Query()] = EvidenceSort.id,
+        order: Annotated[SortOrder, Query()] = SortOrder.asc,
+    ) -> Response:
+        return evidence_download(store, query, sort, order, fmt)
+
+    @router.get("/evidence", response_class=HTMLResponse, dependencies=CHECKED)
     def evidence_explorer(
         request: Request,
-        query: Annotated[EvidenceQuery, Depends(evidence_query)],
+        query: Annotated[EvidenceFilter, Depends(evidence_query)],
         paging: Annotated[Paging, Depends(page_params(100))],
         sort: Annotated[EvidenceSort, Query()] = EvidenceSort.id,
         order: Annotated[SortOrder, Query()] = SortOrder.asc,
-    ) -> HTMLResponse:
-        results, everything = run_evidence_query(store, query)
-        results = sort_evidence(results, sort, order)
+        fmt: FormatParam = None,
+    ) -> Response:
+        if fmt is not None:
+            return evidence_download(store, query, sort, order, fmt)
+        total, items = store.evidence_page(
+            query, sort=sort.value, order=order.value, limit=paging.limit, offset=paging.offset
+        )
         params: dict[str, Any] = {**query.active()}
         if sort is not EvidenceSort.id or order is not SortOrder.asc:
             params.update(sort=sort.value, order=order.value)
@@ -203,17 +231,18 @@ def pages_router(store: Store, env: Environment) -> APIRouter:
             query=query,
             active=query.active(),
             params=params,
-            items=paging.slice(results),
-            total=len(results),
-            n_all=len(everything),
-            facets=evidence_facets(everything, query),
+            items=items,
+            total=total,
+            n_all=store.counts()["evidence"],
+            facets=store.evidence_facets(query),
             facet_names=EVIDENCE_FACETS,
+            downloads=format_links("/evidence", params),
             sort=sort.value,
             order=order.value,
             sort_links=_sort_links(
                 "/evidence", filter_params, [c.value for c in EvidenceSort], sort.value, order
             ),
-            pager=_pager("/evidence", params, paging, len(results)),
+            pager=_pager("/evidence", params, paging, total),
         )
 
     @router.get("/evidence/{record_id}", response_class=HTMLResponse)
@@ -234,9 +263,15 @@ def pages_router(store: Store, env: Environment) -> APIRouter:
             submitters=store.submitters(item.id),
         )
 
-    @router.get("/studies", response_class=HTMLResponse)
-    def study_list(request: Request) -> HTMLResponse:
+    @router.get("/studies.{fmt}", dependencies=CHECKED)
+    def study_file(fmt: Format) -> Response:
+        return study_download(store.dataset().studies, fmt)
+
+    @router.get("/studies", response_class=HTMLResponse, dependencies=CHECKED)
+    def study_list(request: Request, fmt: FormatParam = None) -> Response:
         dataset = store.dataset()
+        if fmt is not None:
+            return study_download(dataset.studies, fmt)
         counts: dict[str, int] = {}
         for item in dataset.evidence:
             counts[item.study] = counts.get(item.study, 0) + 1
@@ -247,6 +282,7 @@ def pages_router(store: Store, env: Environment) -> APIRouter:
             studies=dataset.studies,
             counts=counts,
             citation=study_citation,
+            downloads=format_links("/studies", {}),
         )
 
     @router.get("/studies/{record_id}", response_class=HTMLResponse)
@@ -263,15 +299,27 @@ def pages_router(store: Store, env: Environment) -> APIRouter:
             revisions=store.revisions(study.id),
         )
 
-    @router.get("/trials", response_class=HTMLResponse)
+    @router.get("/trials.{fmt}", dependencies=CHECKED)
+    def trial_file(
+        fmt: Format,
+        query: Annotated[TrialQuery, Depends(trial_query_dependency(store))],
+        sort: Annotated[TrialSort, Query()] = TrialSort.nct_id,
+        order: Annotated[SortOrder, Query()] = SortOrder.asc,
+    ) -> Response:
+        return trial_download(sort_trials(filter_trials(store.dataset().trials, query), sort, order), fmt)
+
+    @router.get("/trials", response_class=HTMLResponse, dependencies=CHECKED)
     def trial_explorer(
         request: Request,
         query: Annotated[TrialQuery, Depends(trial_query_dependency(store))],
         sort: Annotated[TrialSort, Query()] = TrialSort.nct_id,
         order: Annotated[SortOrder, Query()] = SortOrder.asc,
-    ) -> HTMLResponse:
+        fmt: FormatParam = None,
+    ) -> Response:
         trials = store.dataset().trials
         results = sort_trials(filter_trials(trials, query), sort, order)
+        if fmt is not None:
+            return trial_download(results, fmt)
         params: dict[str, Any] = {**query.active()}
         if sort is not TrialSort.nct_id or order is not SortOrder.asc:
             params.update(sort=sort.value, order=order.value)
@@ -286,6 +334,7 @@ def pages_router(store: Store, env: Environment) -> APIRouter:
             n_all=len(trials),
             facets=trial_facets(trials, query),
             facet_names=TRIAL_FACETS,
+            downloads=format_links("/trials", params),
             sort=sort.value,
             order=order.value,
             sort_links=_sort_links("/trials", params, [c.value for c in TrialSort], sort.value, order),
@@ -314,11 +363,26 @@ def pages_router(store: Store, env: Environment) -> APIRouter:
         hits = search_records(dataset.evidence, dataset.studies, dataset.trials, q)
         return render(env, request, "search.html.j2", q=q or "", hits=hits)
 
-    @router.get("/conflicts", response_class=HTMLResponse)
-    def conflict_page(request: Request, level: Annotated[Level, Query()] = "type") -> HTMLResponse:
+    @router.get("/conflicts.{fmt}", dependencies=CHECKED)
+    def conflict_file(fmt: Format, level: Annotated[Level, Query()] = "type") -> Response:
+        return conflict_download(conflict_report_for(store, level), fmt)
+
+    @router.get("/conflicts", response_class=HTMLResponse, dependencies=CHECKED)
+    def conflict_page(
+        request: Request, level: Annotated[Level, Query()] = "type", fmt: FormatParam = None
+    ) -> Response:
         report = conflict_report_for(store, level)
+        if fmt is not None:
+            return conflict_download(report, fmt)
         summaries = {e.id: e.provenance.summary for e in store.query_evidence()}
-        return render(env, request, "conflicts.html.j2", report=report, summaries=summaries)
+        return render(
+            env,
+            request,
+            "conflicts.html.j2",
+            report=report,
+            summaries=summaries,
+            downloads=format_links("/conflicts", {"level": level}),
+        )
 
     @router.get("/api", response_class=HTMLResponse)
     def api_index(request: Request) -> HTMLResponse:
@@ -348,9 +412,9 @@ def pages_router(store: Store, env: Environment) -> APIRouter:
 
 
 def _allowed(param_schema: dict[str, Any], schema: dict[str, Any]) -> list[str]:
-    """Enum values of a parameter, following $ref and anyOf in the OpenAPI schema."""
+    """Enum values of a parameter (its x-values, or enums following $ref and anyOf)."""
     options = param_schema.get("anyOf", [param_schema])
-    values: list[str] = []
+    values: list[str] = [str(v) for v in param_schema.get("x-values", [])]
     for option in options:
         if "$ref" in option:
             option = schema["components"]["schemas"][option["$ref"].rsplit("/", 1)[-1]]

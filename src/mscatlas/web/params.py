@@ -9,9 +9,9 @@ raise :class:`FilterError`, which the app turns into the same kind of 422.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Query
+from fastapi import Query, Request
 
 from mscatlas.kb.enums import (
     CancerClass,
@@ -24,17 +24,19 @@ from mscatlas.kb.enums import (
     Setting,
     TrialPurpose,
 )
-from mscatlas.kb.store import Store
-from mscatlas.kb.vocab import UnknownTermError, load_vocabulary
-from mscatlas.web.query import UNRECORDED, EvidenceQuery, ResultsPosted, TrialQuery
+from mscatlas.kb.store import EvidenceFilter, Store
+from mscatlas.kb.store.filters import FilterValueError
+from mscatlas.web.query import UNRECORDED, ResultsPosted, TrialQuery
 
 __all__ = [
     "MAX_LIMIT",
     "PARAM_ENUMS",
     "FilterError",
     "Paging",
+    "UnknownParameterError",
     "evidence_query",
     "page_params",
+    "reject_unknown_params",
     "trial_query_dependency",
 ]
 
@@ -78,45 +80,97 @@ class FilterError(Exception):
         return text + "; allowed values: " + ", ".join(self.allowed)
 
 
+def _enum_param(name: str, description: str) -> Any:
+    values = PARAM_ENUMS[name]
+    return Query(
+        max_length=64,
+        description=f"{description} One of {', '.join(values)} (a label or synonym is accepted).".strip(),
+        json_schema_extra={"x-values": list(values)},
+    )
+
+
 def evidence_query(
-    msc_source: Annotated[MscSource | None, Query(description="MSC tissue source.")] = None,
-    cancer_class: Annotated[CancerClass | None, Query(description="Solid or hematological.")] = None,
+    msc_source: Annotated[str | None, _enum_param("msc_source", "MSC tissue source.")] = None,
+    cancer_class: Annotated[str | None, _enum_param("cancer_class", "Solid or hematological.")] = None,
     cancer_type: Annotated[
         str | None,
         Query(max_length=200, description="Cancer type of the vocabulary (a synonym is accepted)."),
     ] = None,
-    delivery: Annotated[Delivery | None, Query(description="How the MSC product reached the cancer.")] = None,
-    setting: Annotated[Setting | None, Query()] = None,
-    direction: Annotated[Direction | None, Query(description="Effect on the cancer.")] = None,
-    endpoint: Annotated[Endpoint | None, Query()] = None,
+    cancer: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="A cancer term: a type or a word of one, an OncoTree tissue (pancreas), a class "
+            "or a cell line.",
+        ),
+    ] = None,
+    delivery: Annotated[str | None, _enum_param("delivery", "How the MSC product reached it.")] = None,
+    setting: Annotated[str | None, _enum_param("setting", "")] = None,
+    direction: Annotated[str | None, _enum_param("direction", "Effect on the cancer.")] = None,
+    endpoint: Annotated[str | None, _enum_param("endpoint", "")] = None,
     reference: Annotated[
         int | None, Query(ge=1, le=80, description="Reference number in the review.")
     ] = None,
-    curation_status: Annotated[CurationStatus | None, Query()] = None,
+    curation_status: Annotated[str | None, _enum_param("curation_status", "")] = None,
     q: Annotated[
         str | None,
         Query(max_length=200, description="Full-text search (ids, summaries, notes, cell lines); all words."),
     ] = None,
-) -> EvidenceQuery:
-    if cancer_type is not None:
-        terms = load_vocabulary().cancer_types
-        try:
-            cancer_type = terms.resolve(cancer_type)
-        except UnknownTermError as exc:
-            hint = f"did you mean {', '.join(exc.suggestions)}?" if exc.suggestions else ""
-            raise FilterError("cancer_type", cancer_type, sorted(terms.entries), hint) from exc
-    return EvidenceQuery(
+) -> EvidenceFilter:
+    """The evidence filters, resolved by the store's one filter language (FilterError if a value
+    names nothing)."""
+    flt = EvidenceFilter(
         msc_source=msc_source,
         cancer_class=cancer_class,
         cancer_type=cancer_type,
+        cancer=cancer,
         delivery=delivery,
         setting=setting,
         direction=direction,
         endpoint=endpoint,
         reference=reference,
         curation_status=curation_status,
-        q=q.strip() if q else None,
+        q=q,
     )
+    try:
+        return flt.resolved()
+    except FilterValueError as exc:
+        hint = f"did you mean {', '.join(exc.suggestions)}?" if exc.suggestions else ""
+        raise FilterError(exc.name, exc.value, exc.allowed, hint) from exc
+
+
+class UnknownParameterError(FilterError):
+    """A query parameter the endpoint does not take (never silently ignored)."""
+
+    @property
+    def message(self) -> str:
+        text = f"unknown parameter '{self.param}'"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text + "; known parameters: " + ", ".join(self.allowed)
+
+
+HINTS = {"format": "use _format=csv or _format=json", "source": "use msc_source"}
+
+
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameters a route takes, its dependencies' included."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def reject_unknown_params(request: Request) -> None:
+    """A dependency: 422 for a query parameter that the route does not declare."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known = sorted(_query_names(dependant))
+    for name in request.query_params:
+        if name not in known:
+            raise UnknownParameterError(name, request.query_params[name], known, HINTS.get(name, ""))
 
 
 class Paging:

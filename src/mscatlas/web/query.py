@@ -1,39 +1,33 @@
-"""Filtering, full-text search, sorting and facet counts shared by the explorer pages and the API.
+"""Sorting, facet counts and search shared by the explorer pages and the API.
 
-The store does the filtering it has columns for (parameterised SQL through
-:meth:`Store.query_evidence`); this module adds what the store leaves to Python (cancer type and
-class, curation status, free-text search), the facet counts and the sort order. Facet counts
-follow the usual rule of faceted search: the counts of one facet are taken over the items that
-match every *other* active filter, so each count is the number of results that choosing the
-value would give.
+Evidence is filtered, sorted, paged and counted by the store, in SQL, with its one filter
+language (:class:`mscatlas.kb.store.EvidenceFilter`, see ``kb/store/filters.py``): this module
+only names the sort columns for the web. Trials (tens of records) are still filtered here. Facet
+counts follow the usual rule of faceted search: the counts of one facet are taken over the items
+that match every *other* active filter, so each count is the number of results that choosing
+the value would give.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
 from mscatlas.kb.enums import (
-    CancerClass,
-    CurationStatus,
-    Delivery,
-    Direction,
-    Endpoint,
     MscSource,
     Phase,
-    Setting,
     TrialPurpose,
 )
 from mscatlas.kb.models import ClinicalTrial, EvidenceItem, Study
-from mscatlas.kb.store import EvidenceFilter, Store
+from mscatlas.kb.store.filters import FACETS, search_terms
+from mscatlas.kb.store.tables import evidence_search_text, record_json
 
 __all__ = [
     "EVIDENCE_FACETS",
     "TRIAL_FACETS",
-    "EvidenceQuery",
     "EvidenceSort",
     "Hit",
     "ResultsPosted",
@@ -41,15 +35,11 @@ __all__ = [
     "TrialQuery",
     "TrialSort",
     "date_text",
-    "evidence_facets",
     "evidence_text",
-    "filter_evidence",
     "filter_trials",
     "matches_text",
-    "run_evidence_query",
     "search_records",
     "search_terms",
-    "sort_evidence",
     "sort_trials",
     "study_citation",
     "study_text",
@@ -93,58 +83,8 @@ class TrialSort(StrEnum):
     cancer_type = "cancer_type"
 
 
-@dataclass(frozen=True)
-class EvidenceQuery:
-    """The explorer's filters; None means 'any'."""
-
-    msc_source: MscSource | None = None
-    cancer_class: CancerClass | None = None
-    cancer_type: str | None = None  # canonical vocabulary name
-    delivery: Delivery | None = None
-    setting: Setting | None = None
-    direction: Direction | None = None
-    endpoint: Endpoint | None = None
-    reference: int | None = None
-    curation_status: CurationStatus | None = None
-    q: str | None = None
-
-    def active(self) -> dict[str, str]:
-        """The filters that are set, as query-string values."""
-        out = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is not None and value != "":
-                out[f.name] = value.value if isinstance(value, StrEnum) else str(value)
-        return out
-
-
-# Facets of the evidence explorer, in the order the page shows them.
-EVIDENCE_FACETS: tuple[str, ...] = (
-    "msc_source",
-    "cancer_class",
-    "cancer_type",
-    "delivery",
-    "setting",
-    "direction",
-    "endpoint",
-    "reference",
-    "curation_status",
-)
-
-
-def _evidence_values(item: EvidenceItem, facet: str) -> list[str]:
-    """The facet values an item counts under (an item pooling sources counts under each)."""
-    if facet == "msc_source":
-        return list(dict.fromkeys(s.value for s in item.msc_source))
-    if facet == "reference":
-        return [item.study[3:]] if item.study.startswith("ref") else [item.study]
-    value = getattr(item, facet)
-    return [value.value if isinstance(value, StrEnum) else str(value)]
-
-
-def search_terms(q: str | None) -> list[str]:
-    """Whitespace-separated terms of a search, case-folded; every term must match."""
-    return [t.casefold() for t in (q or "").split() if t]
+# Facets of the evidence explorer, in the order the page shows them (counted by the store).
+EVIDENCE_FACETS: tuple[str, ...] = FACETS
 
 
 def matches_text(haystack: str, terms: Sequence[str]) -> bool:
@@ -152,27 +92,8 @@ def matches_text(haystack: str, terms: Sequence[str]) -> bool:
 
 
 def evidence_text(item: EvidenceItem) -> str:
-    """What full-text search looks in: ids, summaries, notes, cell lines and other free text."""
-    parts: list[str | None] = [
-        item.id,
-        item.study,
-        item.cancer_type,
-        item.source_detail,
-        item.model_detail,
-        item.route,
-        item.notes,
-        item.dose.text,
-        item.provenance.summary,
-        item.provenance.review_location,
-        item.provenance.primary_source,
-        item.provenance.primary_source_says,
-        *item.cell_lines,
-        *(m.target for m in item.mechanisms),
-        *(m.note for m in item.mechanisms),
-        *(f"{f.code} {f.note}" for f in item.flags),
-        *(e.detail for e in item.engineering),
-    ]
-    return "\n".join(p for p in parts if p).casefold()
+    """What full-text search looks in (the store's search column holds the same text)."""
+    return evidence_search_text(record_json(item))
 
 
 def study_citation(study: Study) -> str:
@@ -209,24 +130,6 @@ def trial_text(trial: ClinicalTrial) -> str:
     return "\n".join(p for p in parts if p).casefold()
 
 
-def _evidence_predicates(query: EvidenceQuery) -> dict[str, Callable[[EvidenceItem], bool]]:
-    """One predicate per active filter, keyed by the filter's name."""
-    preds: dict[str, Callable[[EvidenceItem], bool]] = {}
-    for facet in EVIDENCE_FACETS:
-        wanted = query.active().get(facet)
-        if wanted is not None:
-            preds[facet] = lambda item, facet=facet, wanted=wanted: wanted in _evidence_values(item, facet)
-    terms = search_terms(query.q)
-    if terms:
-        preds["q"] = lambda item: matches_text(evidence_text(item), terms)
-    return preds
-
-
-def filter_evidence(items: Iterable[EvidenceItem], query: EvidenceQuery) -> list[EvidenceItem]:
-    preds = list(_evidence_predicates(query).values())
-    return [item for item in items if all(p(item) for p in preds)]
-
-
 def _facet_counts(
     items: Sequence[Any],
     facets: Sequence[str],
@@ -246,45 +149,6 @@ def _facet_counts(
 
 def _natural(value: str) -> tuple[int, str]:
     return (int(value), "") if value.isdigit() else (10**9, value)
-
-
-def evidence_facets(items: Sequence[EvidenceItem], query: EvidenceQuery) -> dict[str, dict[str, int]]:
-    """For each facet, its values with the number of items matching every other active filter."""
-    return _facet_counts(items, EVIDENCE_FACETS, _evidence_predicates(query), _evidence_values)
-
-
-def _sort_key(item: EvidenceItem, column: EvidenceSort) -> tuple[Any, ...]:
-    if column is EvidenceSort.id:
-        return (item.id,)
-    if column is EvidenceSort.reference:
-        return item.reference_key()
-    value = _evidence_values(item, column.value)
-    return (",".join(value).casefold(), item.id)
-
-
-def sort_evidence(
-    items: Iterable[EvidenceItem], column: EvidenceSort = EvidenceSort.id, order: SortOrder = SortOrder.asc
-) -> list[EvidenceItem]:
-    return sorted(items, key=lambda e: _sort_key(e, column), reverse=order is SortOrder.desc)
-
-
-def run_evidence_query(store: Store, query: EvidenceQuery) -> tuple[list[EvidenceItem], list[EvidenceItem]]:
-    """(matching items, every item): the store filters what it has columns for, Python the rest."""
-    everything = store.query_evidence()
-    in_store = store.query_evidence(
-        EvidenceFilter(
-            msc_source=query.msc_source.value if query.msc_source else None,
-            delivery=query.delivery.value if query.delivery else None,
-            direction=query.direction.value if query.direction else None,
-            setting=query.setting.value if query.setting else None,
-            endpoint=query.endpoint.value if query.endpoint else None,
-            study=f"ref{query.reference}" if query.reference is not None else None,
-        )
-    )
-    rest = replace(
-        query, msc_source=None, delivery=None, direction=None, setting=None, endpoint=None, reference=None
-    )
-    return filter_evidence(in_store, rest), everything
 
 
 # ---------------------------------------------------------------- trials

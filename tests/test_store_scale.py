@@ -1,0 +1,137 @@
+"""The store's SQL filtering, sorting, paging and facet counts (issue 14 point 1) against an
+independent brute-force computation in Python over every item, and bulk loads that stay
+all-or-nothing with a revision per record."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from mscatlas.kb.models import Dataset, EvidenceItem
+from mscatlas.kb.shipped import shipped_dataset
+from mscatlas.kb.store import CurationError, EvidenceFilter, Store
+from mscatlas.kb.store.filters import FACETS, FilterValueError
+from mscatlas.kb.terms import cancer_query
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    path: Path = tmp_path_factory.mktemp("scale") / "s.sqlite"
+    return Store.open(f"sqlite:///{path}")
+
+
+def _values(item: EvidenceItem, facet: str) -> list[str]:
+    if facet == "msc_source":
+        return list(dict.fromkeys(s.value for s in item.msc_source))
+    if facet == "reference":
+        return [item.study[3:] if item.study.startswith("ref") else item.study]
+    value = getattr(item, facet)
+    return [getattr(value, "value", value)]
+
+
+def _matches(item: EvidenceItem, name: str, value: str) -> bool:
+    """The reference meaning of one filter, written over the model (not over SQL columns)."""
+    if name == "q":
+        pv = item.provenance
+        parts = [item.id, item.study, item.cancer_type, item.source_detail, item.model_detail, item.route]
+        parts += [item.notes, item.dose.text, pv.summary, pv.review_location, pv.primary_source]
+        parts += [pv.primary_source_says, *item.cell_lines, *(m.target for m in item.mechanisms)]
+        parts += [m.note for m in item.mechanisms] + [f"{f.code} {f.note}" for f in item.flags]
+        parts += [e.detail for e in item.engineering]
+        text = "\n".join(str(p) for p in parts if p).casefold()
+        return all(t.casefold() in text for t in value.split())
+    if name == "cancer":
+        return cancer_query(value).matches(item.cancer_type, item.cancer_class.value, item.cell_lines)
+    return value in _values(item, name)
+
+
+FILTERS = [
+    {},
+    {"setting": "in_vivo"},
+    {"msc_source": "umbilical_cord", "direction": "inhibits"},
+    {"cancer_class": "hematological", "delivery": "conditioned_medium"},
+    {"reference": "29"},
+    {"curation_status": "accepted", "endpoint": "proliferation"},
+    {"cancer": "breast"},
+    {"q": "MDA-MB-231"},
+]
+
+
+def _reference(items: list[EvidenceItem], active: dict[str, str]) -> list[EvidenceItem]:
+    return [e for e in items if all(_matches(e, k, v) for k, v in active.items())]
+
+
+def _flt(active: dict[str, str]) -> EvidenceFilter:
+    kw: dict[str, object] = dict(active)
+    if "reference" in kw:
+        kw["reference"] = int(active["reference"])
+    return EvidenceFilter(**kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("active", FILTERS, ids=[",".join(f) or "none" for f in FILTERS])
+def test_sql_filter_and_facets_agree_with_a_brute_force_count(store: Store, active: dict[str, str]) -> None:
+    everything = store.dataset().evidence
+    expected = _reference(everything, active)
+    total, page = store.evidence_page(_flt(active), limit=10_000)
+    assert total == len(expected) and [e.id for e in page] == sorted(e.id for e in expected)
+    facets = store.evidence_facets(_flt(active))
+    for facet in FACETS:
+        others = {k: v for k, v in active.items() if k != facet}
+        counter: Counter[str] = Counter()
+        for item in _reference(everything, others):
+            counter.update(_values(item, facet))
+        assert facets[facet] == dict(counter), facet
+
+
+@pytest.mark.parametrize("sort", ["reference", "cancer_type", "msc_source", "evidence_level", "direction"])
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_sql_sort_and_paging_agree_with_python(store: Store, sort: str, order: str) -> None:
+    items = store.dataset().evidence
+    if sort == "reference":
+        key = lambda e: e.reference_key()  # noqa: E731
+    else:
+        key = lambda e: (",".join(_values(e, sort)).casefold(), e.id)  # noqa: E731
+    expected = [e.id for e in sorted(items, key=key, reverse=order == "desc")]
+    pages = []
+    for offset in range(0, len(expected), 37):
+        total, page = store.evidence_page(sort=sort, order=order, limit=37, offset=offset)
+        assert total == len(expected)
+        pages += [e.id for e in page]
+    assert pages == expected
+    assert [e.id for e in store.iter_evidence(sort=sort, order=order, chunk=50)] == expected
+
+
+def test_synonyms_resolve_in_the_one_filter(store: Store) -> None:
+    exact = [e.id for e in store.query_evidence(EvidenceFilter(msc_source="bone_marrow"))]
+    assert exact
+    for typed in ("bone marrow", "BM-MSC", "Bone-Marrow"):
+        assert [e.id for e in store.query_evidence(EvidenceFilter(msc_source=typed))] == exact
+    with pytest.raises(FilterValueError, match="filter 'msc_source'") as err:
+        store.query_evidence(EvidenceFilter(msc_source="bonemarow"))
+    assert "bone_marrow" in err.value.suggestions
+
+
+def test_bulk_load_adds_each_record_once_with_its_revision(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'bulk.sqlite'}")
+    shipped = shipped_dataset()
+    copies = [e.model_copy(update={"id": f"{e.id}.x1"}) for e in shipped.evidence[:40]]
+    batch = Dataset.model_construct(studies=shipped.studies, evidence=copies, trials=[])
+    result = store.load(batch, changed_by="ann", reason="copies")
+    assert (result.added, result.updated, result.unchanged) == (40, 0, len(shipped.studies))
+    assert store.revisions(copies[0].id)[0]["changed_by"] == "ann"
+    assert store.get(copies[0].id) == copies[0]
+    for item in copies:  # the MSC source rows were bulk-inserted too
+        found = store.query_evidence(EvidenceFilter(msc_source=item.msc_source[0].value))
+        assert item.id in {e.id for e in found}
+    again = store.load(batch, changed_by="ann")
+    assert (again.added, again.updated) == (0, 0)
+    changed = copies[0].model_copy(update={"notes": "re-read"})
+    bad = copies[1].model_copy(update={"id": shipped.studies[0].id})  # an id of another kind
+    with pytest.raises(CurationError, match="one namespace"):
+        store.load(Dataset.model_construct(studies=[], evidence=[changed, bad], trials=[]), changed_by="ann")
+    assert store.get(copies[0].id).notes == copies[0].notes  # all or nothing
+    done = store.load(Dataset.model_construct(studies=[], evidence=[changed], trials=[]), changed_by="bo")
+    assert done.updated == 1 and [r["version"] for r in store.revisions(changed.id)] == [1, 2]
+    store.close()
