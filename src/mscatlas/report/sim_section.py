@@ -163,4 +163,15 @@ def sim_section_context(dataset: Dataset) -> dict[str, Any]:
         "n_items": validation.get("n_scored"),
         "n_studies": validation.get("n_studies"),
         "rows": [(name, None if v is None else float(np.round(100 * v, 1)), kind) for name, v, kind in rows],
+        "sensitivity": _sensitivity(),
     }
+
+
+def _sensitivity() -> dict[str, Any]:
+    """The committed Morris screening (``sim/data/sensitivity.json``): shares and the top factors."""
+    from mscatlas.sim.sensitivity import load_shipped
+
+    result = load_shipped()
+    if result is None:
+        return {}
+    return {**result, "top": [row for row in result["factors"] if row["matters"]]}
