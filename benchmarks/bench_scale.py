@@ -166,7 +166,7 @@ def row_export_memory(ctx: Context) -> float:
     code = "from mscatlas.cli import main; main()"
     command = [sys.executable, "-c", code, "export", "--format", "json", "--db", ctx.url, "--out", str(out)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env={**os.environ})
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if peak_kb <= before:
         # ru_maxrss of children is the largest child so far: a smaller child leaves it unchanged.

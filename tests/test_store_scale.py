@@ -135,3 +135,20 @@ def test_bulk_load_adds_each_record_once_with_its_revision(tmp_path: Path) -> No
     done = store.load(Dataset.model_construct(studies=[], evidence=[changed], trials=[]), changed_by="bo")
     assert done.updated == 1 and [r["version"] for r in store.revisions(changed.id)] == [1, 2]
     store.close()
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_streamed_export_is_the_whole_export_byte_for_byte(store: Store, tmp_path: Path, fmt: str) -> None:
+    from mscatlas.kb.export import export_chunks, export_text
+    from mscatlas.kb.records import validate_paths
+
+    assert "".join(export_chunks(store, fmt)) == export_text(store.dataset(), fmt)  # type: ignore[arg-type]
+    # A store without trials (an empty section) and only accepted items.
+    small = Store.open(f"sqlite:///{tmp_path / 'small.sqlite'}", seed=False)
+    mini, errors = validate_paths([Path(__file__).parent / "data" / "mini.yaml"])
+    assert not errors
+    small.load(mini.model_copy(update={"trials": []}))
+    assert "".join(export_chunks(small, fmt)) == export_text(small.dataset(), fmt)  # type: ignore[arg-type]
+    accepted = "".join(export_chunks(small, fmt, only_accepted=True))  # type: ignore[arg-type]
+    assert accepted == export_text(small.dataset(only_accepted=True), fmt)  # type: ignore[arg-type]
+    small.close()

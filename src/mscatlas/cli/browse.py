@@ -21,8 +21,8 @@ from mscatlas.cli.output import bad_input, console, err_console, fail, print_jso
 from mscatlas.kb.display import engineering_text, record_fields
 from mscatlas.kb.dose import ACCEPTED_FORMS, DoseParseError, parse_dose
 from mscatlas.kb.enums import CurationStatus, Delivery, Direction, Endpoint, MscSource, Setting
-from mscatlas.kb.export import export_text
-from mscatlas.kb.files import OutputError, atomic_write
+from mscatlas.kb.export import export_chunks
+from mscatlas.kb.files import OutputError, atomic_write_chunks
 from mscatlas.kb.models import ClinicalTrial, EvidenceItem, Study
 from mscatlas.kb.store import EvidenceFilter, Store
 from mscatlas.kb.terms import cancer_query, enum_choices, label
@@ -203,23 +203,18 @@ def export(
         bad_input(f"unknown format '{fmt}': use json, csv or yaml", detail={"format": fmt})
     if as_json and out is None:
         bad_input("--json summarises what --out received; without --out the export itself is the output")
-    dataset = open_store(db).dataset()
-    text = export_text(dataset, fmt)  # type: ignore[arg-type]
+    store = open_store(db)
+    chunks = export_chunks(store, fmt)  # type: ignore[arg-type]  # streamed: memory flat in n
     if out is None:
-        sys.stdout.write(text)
+        for chunk in chunks:
+            sys.stdout.write(chunk)
         return
-    data = text.encode("utf-8")
     try:
-        atomic_write(out, data, force=force)
+        written = atomic_write_chunks(out, (c.encode("utf-8") for c in chunks), force=force)
     except OutputError as exc:
         fail(str(exc), detail={"out": str(out)})
     if as_json:
-        counts = {
-            "studies": len(dataset.studies),
-            "evidence": len(dataset.evidence),
-            "trials": len(dataset.trials),
-        }
-        print_json({"written": str(out), "format": fmt, "bytes": len(data), **counts})
+        print_json({"written": str(out), "format": fmt, "bytes": written, **store.counts()})
     else:
         err_console.print(f"wrote {out}")
 

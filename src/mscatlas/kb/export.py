@@ -10,14 +10,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any, Literal
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from mscatlas.kb.models import Dataset
+from mscatlas.kb.models import SCHEMA_VERSION, Dataset
 from mscatlas.kb.records import CSV_KIND_COLUMN
 
-__all__ = ["ExportFormat", "dataset_to_dict", "export_text"]
+if TYPE_CHECKING:
+    from mscatlas.kb.store import Store
+
+__all__ = ["ExportFormat", "dataset_to_dict", "export_chunks", "export_text"]
 
 ExportFormat = Literal["json", "yaml", "csv"]
 
@@ -38,27 +42,88 @@ def export_text(dataset: Dataset, fmt: ExportFormat = "json") -> str:
     raise ValueError(f"unknown export format '{fmt}' (json, yaml or csv)")
 
 
+SECTIONS = (("studies", "study"), ("evidence", "evidence"), ("trials", "trial"))
+
+
+def _csv_row(kind: str, record: dict[str, Any]) -> dict[str, str]:
+    if kind == "evidence":
+        record = {k: v for k, v in record.items() if k not in ("engineered", "ontology")}
+    row = {CSV_KIND_COLUMN: kind}
+    for key, value in record.items():
+        if value is None:
+            row[key] = ""
+        elif isinstance(value, (list, dict, bool)):
+            row[key] = json.dumps(value, ensure_ascii=False)
+        elif isinstance(value, str) and (value[:1] in '[{"' or value in ("true", "false", "null")):
+            row[key] = json.dumps(value, ensure_ascii=False)  # keep it a string on reading
+        else:
+            row[key] = str(value)
+    return row
+
+
 def _csv(data: dict[str, Any]) -> str:
-    rows: list[dict[str, str]] = []
+    rows = [_csv_row(kind, record) for section, kind in SECTIONS for record in data[section]]
     columns: dict[str, None] = {CSV_KIND_COLUMN: None}
-    for section, kind in (("studies", "study"), ("evidence", "evidence"), ("trials", "trial")):
-        for record in data[section]:
-            if kind == "evidence":
-                record = {k: v for k, v in record.items() if k not in ("engineered", "ontology")}
-            row = {CSV_KIND_COLUMN: kind}
-            for key, value in record.items():
-                columns.setdefault(key)
-                if value is None:
-                    row[key] = ""
-                elif isinstance(value, (list, dict, bool)):
-                    row[key] = json.dumps(value, ensure_ascii=False)
-                elif isinstance(value, str) and (value[:1] in '[{"' or value in ("true", "false", "null")):
-                    row[key] = json.dumps(value, ensure_ascii=False)  # keep it a string on reading
-                else:
-                    row[key] = str(value)
-            rows.append(row)
+    for row in rows:
+        columns.update(dict.fromkeys(row))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
+
+
+# ---------------------------------------------------------------- streaming (issue 14 goal 2)
+#
+# A store of 10^5 items does not fit the whole-dataset path above (3.1 GB for JSON at 10^5):
+# export_chunks writes the same bytes record by record, reading the store a chunk at a time.
+# JSON: the layout of json.dumps(indent=2) rebuilt around each record's own dump. CSV: every
+# record of a kind dumps the same keys (model_dump keeps None fields), so the header is known
+# from the kinds present before the first row is written.
+
+
+def _json_list(name: str, records: Iterable[dict[str, Any]], last: bool) -> Iterator[str]:
+    first = True
+    for record in records:
+        text = json.dumps(record, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+        yield (f'  "{name}": [\n    ' if first else ",\n    ") + text
+        first = False
+    end = "" if last else ","
+    yield f'  "{name}": []{end}\n' if first else f"\n  ]{end}\n"
+
+
+def _dumps(store: Store, kind: str, only_accepted: bool) -> Iterator[dict[str, Any]]:
+    for model in store.iter_records(kind, only_accepted=only_accepted):
+        yield model.model_dump(mode="json")
+
+
+def export_chunks(store: Store, fmt: ExportFormat = "json", *, only_accepted: bool = False) -> Iterator[str]:
+    """The export of a store as text chunks: the bytes of :func:`export_text` of its dataset,
+    with memory flat in the number of records for json and csv (yaml is built whole)."""
+    if fmt == "yaml":
+        yield export_text(store.dataset(only_accepted=only_accepted), "yaml")
+        return
+    if fmt == "json":
+        yield "{\n" + f'  "schema_version": {json.dumps(SCHEMA_VERSION)},\n'
+        for i, (section, kind) in enumerate(SECTIONS):
+            yield from _json_list(section, _dumps(store, kind, only_accepted), last=i == len(SECTIONS) - 1)
+        yield "}\n"
+        return
+    if fmt != "csv":
+        raise ValueError(f"unknown export format '{fmt}' (json, yaml or csv)")
+    columns: dict[str, None] = {CSV_KIND_COLUMN: None}
+    for _, kind in SECTIONS:
+        first = next(iter(store.iter_records(kind, only_accepted=only_accepted, chunk=1)), None)
+        if first is not None:
+            columns.update(dict.fromkeys(_csv_row(kind, first.model_dump(mode="json"))))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for _, kind in SECTIONS:
+        for record in _dumps(store, kind, only_accepted):
+            writer.writerow(_csv_row(kind, record))
+            if out.tell() > 1 << 16:
+                yield out.getvalue()
+                out.seek(0)
+                out.truncate()
+    yield out.getvalue()

@@ -13,9 +13,10 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["OutputError", "atomic_write", "replace_directory"]
+__all__ = ["OutputError", "atomic_write", "atomic_write_chunks", "replace_directory"]
 
 
 class OutputError(Exception):
@@ -33,6 +34,13 @@ def _check_target(path: Path, *, force: bool, kind: str) -> None:
 
 def atomic_write(path: Path, data: bytes, *, force: bool = False) -> None:
     """Write ``data`` to ``path`` atomically (see the module docstring)."""
+    atomic_write_chunks(path, [data], force=force)
+
+
+def atomic_write_chunks(path: Path, chunks: Iterable[bytes], *, force: bool = False) -> int:
+    """Write ``chunks`` one after another to ``path`` atomically; returns the bytes written.
+
+    A chunk that fails to come (an error while producing it) leaves the old file unchanged."""
     _check_target(path, force=force, kind="file")
     target = path.resolve() if path.is_symlink() else path
     try:
@@ -42,8 +50,10 @@ def atomic_write(path: Path, data: bytes, *, force: bool = False) -> None:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
     try:
+        written = 0
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in chunks:
+                written += handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
         if target.exists():
@@ -55,6 +65,11 @@ def atomic_write(path: Path, data: bytes, *, force: bool = False) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}; the old file is unchanged") from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return written
 
 
 def _umask() -> int:

@@ -9,7 +9,7 @@ a new hash, so the cache can never serve stale data, in any process. Callers get
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Select, case, func, literal, select
@@ -36,6 +36,7 @@ MODELS: dict[str, type[Study] | type[EvidenceItem] | type[ClinicalTrial]] = {
     "trial": ClinicalTrial,
 }
 
+STUDY_ORDER = (StudyRow.ref.is_(None), StudyRow.ref, StudyRow.id)  # review's studies by reference first
 _FACET_COLUMNS: dict[str, Any] = {
     "cancer_class": EvidenceRow.cancer_class,
     "cancer_type": EvidenceRow.cancer_type,
@@ -88,11 +89,14 @@ class QueryMixin(StoreCore):
                 self._models.move_to_end((kind, digest))
             return model
 
-    def _model(self, kind: str, digest: str, data: dict[str, Any]) -> Any:
-        """The validated model of stored ``data`` (whose content hash is ``digest``)."""
+    def _model(self, kind: str, digest: str, data: dict[str, Any], keep: bool = True) -> Any:
+        """The validated model of stored ``data`` (whose content hash is ``digest``); ``keep``:
+        cache it (a streamed export of every record does not, so its memory stays flat)."""
         model = self._cached(kind, digest)
         if model is None:
             model = MODELS[kind].model_validate(data)
+            if not keep:
+                return model
             with self._models_lock:
                 self._models[(kind, digest)] = model
                 while len(self._models) > MODEL_CACHE_SIZE:
@@ -100,12 +104,23 @@ class QueryMixin(StoreCore):
         return model
 
     def _records(self, session: Session, kind: str, keys: Select[Any]) -> list[Any]:
-        """The models of the rows ``keys`` selects as (primary key, content hash), in its order.
+        """The models of the rows ``keys`` selects as (primary key, content hash), in its order."""
+        return self._models_of(session, kind, session.execute(keys).all())
+
+    def _iter_records(self, kind: str, keys: Select[Any], chunk: int, keep: bool = True) -> Iterator[Any]:
+        """The models of the rows ``keys`` selects, read and validated ``chunk`` at a time."""
+        with self._session() as session:
+            rows = session.execute(keys).all()  # (id, hash) pairs only
+        for start in range(0, len(rows), chunk):
+            with self._session() as session:
+                yield from self._models_of(session, kind, rows[start : start + chunk], keep)
+
+    def _models_of(self, session: Session, kind: str, rows: Sequence[Any], keep: bool = True) -> list[Any]:
+        """The models of (primary key, content hash) rows, in their order.
 
         Only the rows whose content is not cached yet are read whole (reading and decoding the
         JSON of every row would cost more than the rest of a request).
         """
-        rows = session.execute(keys).all()
         found: dict[str, Any] = {}
         for key, digest in rows:
             model = self._cached(kind, digest)
@@ -118,15 +133,14 @@ class QueryMixin(StoreCore):
             query = select(column, table.content_hash, table.data).where(column.in_(chunk))
             for key, digest, data in session.execute(query):
                 # The hash read with the data names it, even if the row changed in between.
-                found[key] = self._model(kind, digest, data)
+                found[key] = self._model(kind, digest, data, keep)
         return [found[key].model_copy() for key, _ in rows if key in found]
 
     def dataset(self, *, only_accepted: bool = False) -> Dataset:
         """Every record in the store as a validated Dataset (ordered by id)."""
         with self._session() as session:
             # The review's studies in reference order, then the field's by id.
-            study_order = (StudyRow.ref.is_(None), StudyRow.ref, StudyRow.id)
-            study_keys = select(StudyRow.id, StudyRow.content_hash).order_by(*study_order)
+            study_keys = select(StudyRow.id, StudyRow.content_hash).order_by(*STUDY_ORDER)
             studies = self._records(session, "study", study_keys)
             query = select(EvidenceRow.id, EvidenceRow.content_hash).order_by(EvidenceRow.id)
             if only_accepted:
@@ -171,14 +185,20 @@ class QueryMixin(StoreCore):
         keys = (
             select(EvidenceRow.id, EvidenceRow.content_hash).where(*where).order_by(*_order_by(sort, order))
         )
-        offset = 0
-        while True:
-            with self._session() as session:
-                page = self._records(session, "evidence", keys.limit(chunk).offset(offset))
-            yield from page
-            if len(page) < chunk:
-                return
-            offset += chunk
+        return self._iter_records("evidence", keys, chunk)
+
+    def iter_records(self, kind: str, *, only_accepted: bool = False, chunk: int = 500) -> Iterator[Any]:
+        """Every study, evidence item or trial in the order of :meth:`dataset`, ``chunk`` at a time,
+        without keeping them in the model cache: memory stays flat in n (streamed exports)."""
+        if kind == "study":
+            keys = select(StudyRow.id, StudyRow.content_hash).order_by(*STUDY_ORDER)
+        elif kind == "evidence":
+            keys = select(EvidenceRow.id, EvidenceRow.content_hash).order_by(EvidenceRow.id)
+            if only_accepted:
+                keys = keys.where(EvidenceRow.curation_status == "accepted")
+        else:
+            keys = select(TrialRow.nct_id, TrialRow.content_hash).order_by(TrialRow.nct_id)
+        return self._iter_records(kind, keys, chunk, keep=False)
 
     def evidence_page(
         self,
