@@ -25,6 +25,7 @@ from mscatlas.cli.sim_sweep import sweep
 from mscatlas.cli.synthesis import predict, synthesize
 from mscatlas.cli.translate import translate_app
 from mscatlas.cli.trials import trials_app
+from mscatlas.cli.trials_list import TRIALS_HELP, flow, list_trials
 from mscatlas.cli.trials_registry import import_trials, landscape, sync
 from mscatlas.cli.trials_roots import roots
 from mscatlas.cli.users import users_app
@@ -60,7 +61,9 @@ trials_app.command("import")(import_trials)
 trials_app.command("sync")(sync)
 trials_app.command("landscape")(landscape)
 trials_app.command("roots")(roots)
-app.add_typer(trials_app, name="trials")
+trials_app.command("list")(list_trials)
+trials_app.command("flow")(flow)
+app.add_typer(trials_app, name="trials", help=TRIALS_HELP)
 app.add_typer(translate_app, name="translate")
 app.command("serve")(serve)
 app.command("release")(release)

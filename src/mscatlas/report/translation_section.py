@@ -1,4 +1,5 @@
-"""The report's translation section: each trial's preclinical roots, and doses on one axis."""
+"""The report's translation section: each trial's preclinical roots, doses on one axis, and the
+trial search flow (records found, trials screened, excluded with reasons, included)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import matplotlib.pyplot as plt
 from mscatlas._svg import figure_to_svg
 from mscatlas.kb.models import Dataset
 from mscatlas.trials.dose_compare import DoseComparison, dose_comparison
+from mscatlas.trials.flow import trial_flow
 from mscatlas.trials.roots import MIN_STUDIES, SHARE_THRESHOLD, roots_summary, trial_roots
 
 __all__ = ["dose_figure_svg", "translation_section_context"]
@@ -61,4 +63,5 @@ def translation_section_context(dataset: Dataset) -> dict[str, Any]:
         "rule": f">= {MIN_STUDIES} studies and >= {SHARE_THRESHOLD:.0%} of inhibit/promote items one way",
         "doses": doses.to_dict(),
         "dose_svg": dose_figure_svg(doses) if doses.preclinical or doses.trials else "",
+        "flow": trial_flow(dataset.trials),
     }

@@ -18,10 +18,35 @@ from typing import Any
 
 from mscatlas.kb.models import ClinicalTrial, TrialDate
 
-__all__ = ["ENDED_STATUSES", "GapEntry", "Landscape", "landscape", "latest_day"]
+__all__ = [
+    "ENDED_STATUSES",
+    "GapEntry",
+    "Landscape",
+    "in_results_gap",
+    "landscape",
+    "latest_day",
+    "results_state",
+]
 
 ENDED_STATUSES = frozenset({"COMPLETED", "TERMINATED"})
 NOT_RECORDED = "not recorded"
+
+
+def results_state(trial: ClinicalTrial) -> str:
+    """``posted`` (registry results), ``published`` (a linked publication), ``none`` (the registry
+    was read and shows none, no publication linked) or ``unknown`` (never read, none linked).
+
+    The landscape, ``trials list`` and the web all judge results by this one function."""
+    if trial.has_results:
+        return "posted"
+    if trial.pmids or trial.result_pmids:
+        return "published"
+    return "unknown" if trial.has_results is None else "none"
+
+
+def in_results_gap(trial: ClinicalTrial) -> bool:
+    """An ended trial whose registry shows no results and that no publication reports."""
+    return trial.status in ENDED_STATUSES and results_state(trial) == "none"
 
 
 @dataclass(frozen=True)
@@ -119,7 +144,8 @@ def landscape(trials: Sequence[ClinicalTrial], *, today: dt.date) -> Landscape:
         if t.status not in ENDED_STATUSES:
             continue
         ended += 1
-        if t.has_results or t.pmids or t.result_pmids:  # posted, or a linked results publication
+        state = results_state(t)
+        if state in ("posted", "published"):
             with_results += 1
             continue
         completion = t.completion_date or t.primary_completion_date
@@ -131,7 +157,7 @@ def landscape(trials: Sequence[ClinicalTrial], *, today: dt.date) -> Landscape:
             completion_type=completion.type if completion else None,
             years_since_completion=_years_since(completion, today),
         )
-        (unchecked if t.has_results is None else gap).append(entry)
+        (unchecked if state == "unknown" else gap).append(entry)
     return Landscape(
         total=len(trials),
         today=today,
