@@ -69,7 +69,7 @@ def _records(dataset: Dataset) -> Iterator[tuple[str, str, dict[str, Any]]]:
     for study in dataset.studies:
         yield "study", study.id, study_columns(study)
     for item in dataset.evidence:
-        yield "evidence", item.id, evidence_columns(item)
+        yield "evidence", item.id, evidence_columns(item, source_rows=False)
     for trial in dataset.trials:
         yield "trial", trial.nct_id, trial_columns(trial)
 
@@ -95,6 +95,13 @@ def stored_hashes(session: Session) -> dict[tuple[str, str], str]:
     return {(kind, record_id): digest for kind, record_id, digest in session.execute(query)}
 
 
+def _record_ids(dataset: Dataset) -> Iterator[tuple[str, str]]:
+    """(kind, id) of every record, studies first."""
+    yield from (("study", s.id) for s in dataset.studies)
+    yield from (("evidence", e.id) for e in dataset.evidence)
+    yield from (("trial", t.nct_id) for t in dataset.trials)
+
+
 def check_one_namespace(
     session: Session, dataset: Dataset, stored_records: dict[tuple[str, str], str] | None = None
 ) -> None:
@@ -106,7 +113,7 @@ def check_one_namespace(
         stored[record_id.upper() if kind == "trial" else record_id] = kind
     incoming: dict[str, str] = {}
     problems = []
-    for kind, record_id, _ in _records(dataset):
+    for kind, record_id in _record_ids(dataset):
         key = record_id.upper() if kind == "trial" else record_id
         for other in (stored.get(key), stored.get(key.upper()), incoming.get(key.upper())):
             if other is not None and other != kind:
@@ -131,7 +138,9 @@ class _NewRows:
         values["version"] = 1
         self.rows[kind].append(values)
         for source in columns.get("sources", []):
-            self.sources.append({"evidence_id": source.evidence_id, "source": source.source})
+            if isinstance(source, EvidenceSourceRow):
+                source = {"evidence_id": source.evidence_id, "source": source.source}
+            self.sources.append(source)
         self.revisions.append(
             {
                 "record_kind": kind,
@@ -166,10 +175,17 @@ def _rows_by_id(session: Session, kind: str, ids: list[str]) -> dict[str, Any]:
     return rows
 
 
+def _source_rows(sources: list[Any]) -> list[EvidenceSourceRow]:
+    """MSC source rows from rows or the plain dicts of ``evidence_columns(source_rows=False)``."""
+    return [x if isinstance(x, EvidenceSourceRow) else EvidenceSourceRow(**x) for x in sources]
+
+
 def add_record(
     session: Session, kind: str, columns: dict[str, Any], now: datetime, by: str, reason: str
 ) -> None:
     record_id = columns.get("id") or columns["nct_id"]
+    if "sources" in columns:
+        columns = {**columns, "sources": _source_rows(columns["sources"])}
     session.add(ROW_TYPES[kind](**columns))
     session.add(
         RevisionRow(
@@ -193,7 +209,7 @@ def replace_record(
             # Delete the old source rows before inserting new ones with the same keys.
             row.sources.clear()
             session.flush()
-            row.sources.extend(value)
+            row.sources.extend(_source_rows(value))
         else:
             setattr(row, key, value)
     row.version += 1

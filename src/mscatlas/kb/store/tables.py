@@ -257,8 +257,11 @@ def evidence_derived(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def evidence_columns(item: EvidenceItem) -> dict[str, Any]:
+def evidence_columns(item: EvidenceItem, *, source_rows: bool = True) -> dict[str, Any]:
+    """The columns of an item; its MSC sources as rows, or as plain dicts for bulk inserts
+    (building ORM objects costs more than the insert itself)."""
     data = record_json(item)
+    sources = [{"evidence_id": item.id, "source": s.value} for s in dict.fromkeys(item.msc_source)]
     return {
         "id": item.id,
         "study_id": item.study,
@@ -273,9 +276,7 @@ def evidence_columns(item: EvidenceItem) -> dict[str, Any]:
         "data": data,
         "content_hash": content_hash(data),
         **evidence_derived(data),
-        "sources": [
-            EvidenceSourceRow(evidence_id=item.id, source=s.value) for s in dict.fromkeys(item.msc_source)
-        ],
+        "sources": [EvidenceSourceRow(**x) for x in sources] if source_rows else sources,
     }
 
 
