@@ -144,7 +144,9 @@ def test_cli_contract() -> None:
         (["--cells", "5e5", "--species", "mouse", "--weight-kg", "0"], "weight_kg = 0.0"),
     ],
 )
-def test_cli_bad_input_exits_1(args: list[str], message: str) -> None:
+def test_cli_bad_input_exits_2(args: list[str], message: str) -> None:
     result = runner.invoke(app, ["translate", "dose", *args, "--json"])
-    assert result.exit_code == 1
-    assert message in " ".join(result.stderr.split())
+    assert result.exit_code == 2  # bad input (mscatlas.cli.output)
+    assert message in json.loads(result.stdout)["error"]  # under --json, the error is JSON too
+    people = runner.invoke(app, ["translate", "dose", *args])
+    assert people.exit_code == 2 and message in " ".join(people.stderr.split())

@@ -5,27 +5,20 @@ store for every command, saying what a first open did and when an upgrade is due
 from __future__ import annotations
 
 import json
-import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from mscatlas.cli.options import DbOption, JsonOption
+from mscatlas.cli.output import err_console, fail, print_json
 from mscatlas.kb.store import CurationError, Store, UpgradeReport, VersionConflict
 
 __all__ = ["open_store", "proposals_app", "upgrade"]
 
-err_console = Console(stderr=True)
 proposals_app = typer.Typer(
     help="Whole-record proposals (upstream changes, `load --propose`) waiting for an editor.",
     no_args_is_help=True,
 )
-
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _describe(report: UpgradeReport) -> str:
@@ -63,7 +56,7 @@ def upgrade(db: DbOption = None, as_json: JsonOption = False) -> None:
     store = Store.open(db)
     report = store.seed_report or store.upgrade_shipped()
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
         return
     err_console.print(_describe(report), highlight=False)
     for record_id, proposal_id in report.proposed.items():
@@ -86,7 +79,7 @@ def list_proposals(
     store = open_store(db)
     found = store.proposals(status=None if status == "all" else status)
     if as_json:
-        _print_json([p.to_dict() for p in found])
+        print_json([p.to_dict() for p in found])
         return
     for p in found:
         typer.echo(
@@ -104,12 +97,11 @@ def show_proposal(
     store = open_store(db)
     proposal = store.proposal(proposal_id)
     if proposal is None:
-        err_console.print(f"no proposal {proposal_id}")
-        raise typer.Exit(1)
+        fail(f"no proposal {proposal_id}", detail={"proposal": proposal_id})
     diff = [c.to_dict() for c in store.proposal_diff(proposal_id)]
     version = store.record_version(proposal.record_id)
     if as_json:
-        _print_json({**proposal.to_dict(), "current_version": version, "diff": diff})
+        print_json({**proposal.to_dict(), "current_version": version, "diff": diff})
         return
     typer.echo(f"proposal {proposal.id} ({proposal.status}, {proposal.source}) for {proposal.record_id}")
     typer.echo(f"by {proposal.created_by}: {proposal.reason}; record version now {version}")
@@ -122,18 +114,13 @@ def _decide(decision: str, proposal_id: int, by: str, reason: str, db: str | Non
     store = open_store(db)
     user = store.get_user(by)
     if store.users() and (user is None or not user.can("editor")):
-        err_console.print(
-            f"[red]error[/red] deciding a proposal needs an active editor account; {by!r} is not one"
-        )
-        raise typer.Exit(1)
+        fail(f"deciding a proposal needs an active editor account; {by!r} is not one")
     try:
         decided = store.review_proposal(proposal_id, decision, by=by, reason=reason)
-    except KeyError as exc:
-        err_console.print(f"no proposal {proposal_id}")
-        raise typer.Exit(1) from exc
+    except KeyError:
+        fail(f"no proposal {proposal_id}", detail={"proposal": proposal_id})
     except (CurationError, VersionConflict) as exc:
-        err_console.print(f"[red]error[/red] {exc}")
-        raise typer.Exit(1) from exc
+        fail(str(exc))
     err_console.print(f"proposal {decided.id} for {decided.record_id}: {decided.status}")
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from mscatlas.cli.options import DbOption, JsonOption
+from mscatlas.cli.output import err_console, print_json
 from mscatlas.kb.store import default_database_url
 from mscatlas.kb.store.migrate import current_revision, head_revision, upgrade
 
@@ -35,15 +33,14 @@ def db_upgrade(
         "backup": str(result.backup) if result.backup else None,
     }
     if as_json:
-        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        print_json(out)
         return
-    err = Console(stderr=True)
     if not result.changed:
-        err.print(f"the store is at the current revision {result.after}")
+        err_console.print(f"the store is at the current revision {result.after}")
         return
-    err.print(f"migrated the store from {result.before or 'an empty database'} to {result.after}")
+    err_console.print(f"migrated the store from {result.before or 'an empty database'} to {result.after}")
     if result.backup:
-        err.print(f"backup of the previous file: {result.backup}")
+        err_console.print(f"backup of the previous file: {result.backup}")
 
 
 @db_app.command("current")
@@ -58,7 +55,7 @@ def db_current(db: DbOption = None, as_json: JsonOption = False) -> None:
         engine.dispose()
     head = head_revision()
     if as_json:
-        sys.stdout.write(json.dumps({"current": current, "head": head}) + "\n")
+        print_json({"current": current, "head": head})
     else:
         typer.echo(f"{current or 'empty'} (head: {head})")
 

@@ -15,7 +15,7 @@ import typer
 
 from mscatlas.cli.curation import open_store
 from mscatlas.cli.options import DbOption, JsonOption
-from mscatlas.cli.output import BAD_INPUT, console, err_console, fail, print_json
+from mscatlas.cli.output import BAD_INPUT, FAILED, console, err_console, fail, print_json
 from mscatlas.kb.enums import CurationStatus
 from mscatlas.kb.models import Dataset, EvidenceItem
 from mscatlas.kb.records import RecordError, validate_paths
@@ -69,7 +69,7 @@ def validate(
     dataset, errors, notes = _validate(paths, None)
     if errors:
         _report_errors(errors, as_json, notes)
-        raise typer.Exit(1)
+        raise typer.Exit(FAILED)
     assert dataset is not None
     counts = {
         "studies": len(dataset.studies),
@@ -115,7 +115,7 @@ def load(
         _report_errors(errors, as_json, notes)
         if not as_json:
             err_console.print("nothing was loaded")
-        raise typer.Exit(1)
+        raise typer.Exit(FAILED)
     assert dataset is not None
     if not as_json:
         _print_notes(notes)

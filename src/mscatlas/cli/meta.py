@@ -7,16 +7,15 @@ level in sorted order, like an R factor) or the study label.
 
 from __future__ import annotations
 
-import json
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from mscatlas.cli.options import JsonOption
+from mscatlas.cli.output import console, fail, print_json
 from mscatlas.cli.table_io import (
     MetaInputError,
     coefficient_rows,
@@ -30,8 +29,6 @@ from mscatlas.stats.meta_model import MetaResult
 
 __all__ = ["meta"]
 
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True)
 
 LABEL_COLUMNS = ("study", "label", "trial", "author", "authors")
 LOG_SCALE = {"RR", "OR", "ROM"}
@@ -251,7 +248,7 @@ def meta(
     loo: Annotated[bool, typer.Option("--leave1out", help="Leave-one-out estimates.")] = False,
     forest: Annotated[Path | None, typer.Option("--forest", help="Write a forest plot (SVG).")] = None,
     funnel: Annotated[Path | None, typer.Option("--funnel", help="Write a funnel plot (SVG).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    as_json: JsonOption = False,
     yi: Annotated[str | None, typer.Option("--yi", help="Column of effect sizes (with --random).")] = None,
     vi: Annotated[
         str | None, typer.Option("--vi", help="Column of sampling variances (with --random).")
@@ -292,7 +289,7 @@ def meta(
     if funnel is not None:
         funnel.write_text(funnel_plot(res, tf, xlabel=xlabel), encoding="utf-8")
     if as_json:
-        sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+        print_json(out)
     else:
         _print_tables(out)
         for path in (forest, funnel):
@@ -301,8 +298,7 @@ def meta(
 
 
 def _fail(file: Path, message: str) -> NoReturn:
-    err_console.print(f"[red]error[/red] {file}: {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
+    fail(f"{file}: {message}", detail={"file": str(file)})
 
 
 def _multilevel(
@@ -324,6 +320,6 @@ def _multilevel(
     except MetaInputError as exc:
         _fail(file, str(exc))
     if as_json:
-        sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+        print_json(out)
     else:
         print_multilevel(out, console)

@@ -68,7 +68,7 @@ def wants_json() -> bool:
     return _json_requested[0]
 
 
-def fail(message: str, *, code: int = FAILED, detail: Any = None, as_json: bool | None = None) -> NoReturn:
+def fail(message: str, code: int = FAILED, *, detail: Any = None, as_json: bool | None = None) -> NoReturn:
     """Report an error (JSON on stdout under ``--json``, a line on stderr otherwise) and exit."""
     if as_json if as_json is not None else wants_json():
         print_json({"error": message, "detail": detail})

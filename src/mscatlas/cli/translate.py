@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from mscatlas.cli.options import JsonOption
+from mscatlas.cli.output import bad_input, console, print_json
 from mscatlas.trials.dose_translation import DoseTranslationError, parse_cell_dose, translate_dose
 
 __all__ = ["translate_app"]
 
 translate_app = typer.Typer(help="Translate preclinical doses into human terms.", no_args_is_help=True)
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True)
 
 
 def _number(field: str, text: str | None) -> float | None:
@@ -58,11 +54,10 @@ def dose(
             species, cells=per_animal, cells_per_kg=per_kg, weight_kg=_number("weight_kg", weight_kg)
         )
     except DoseTranslationError as exc:
-        err_console.print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from exc
+        bad_input(str(exc))
     out = result.to_dict()
     if as_json:
-        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+        print_json(out)
         return
     table = Table(
         title=f"{out['species']} dose in human terms ({out['weight_kg']} kg, {out['weight_source']})"

@@ -6,15 +6,14 @@ Changing a password or a role and deactivating an account end every web session 
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from mscatlas.cli.options import DbOption
+from mscatlas.cli.options import DbOption, JsonOption
+from mscatlas.cli.output import err_console, fail, print_json
 from mscatlas.kb.store import ROLES, Store, User
 
 __all__ = ["activate", "add", "deactivate", "list_users", "passwd", "role", "users_app"]
@@ -32,7 +31,6 @@ def add(
     db: DbOption = None,
 ) -> None:
     """Create an account; the password is asked for (twice) unless --password-stdin is given."""
-    err = Console(stderr=True)
     if role not in ROLES:
         raise typer.BadParameter(f"unknown role {role!r}; roles: {', '.join(ROLES)}", param_hint="--role")
     password = _read_password(password_stdin)
@@ -40,11 +38,10 @@ def add(
     try:
         user = store.add_user(name, role, password)
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        fail(str(exc))
     finally:
         store.close()
-    err.print(f"added {user.name} ({user.role})")
+    err_console.print(f"added {user.name} ({user.role})")
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -55,19 +52,16 @@ def _read_password(from_stdin: bool) -> str:
 
 def _change(db: str | None, name: str, change: Callable[[Store], User], done: str) -> None:
     """Apply one account change; an unknown account or a refused value exits 1 with the reason."""
-    err = Console(stderr=True)
     store = Store.open(db)
     try:
         user = change(store)
-    except KeyError as exc:
-        err.print(f"[red]error:[/red] no user {name!r}")
-        raise typer.Exit(1) from exc
+    except KeyError:
+        fail(f"no user {name!r}")
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from exc
+        fail(str(exc))
     finally:
         store.close()
-    err.print(f"{user.name}: {done}; their web sessions are ended")
+    err_console.print(f"{user.name}: {done}; their web sessions are ended")
 
 
 NameArgument = Annotated[str, typer.Argument(help="Account name.")]
@@ -108,7 +102,7 @@ def activate(name: NameArgument, db: DbOption = None) -> None:
 
 def list_users(
     db: DbOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List the accounts (names and roles; never passwords)."""
     store = Store.open(db)
@@ -118,7 +112,7 @@ def list_users(
         store.close()
     rows = [{"name": u.name, "role": u.role, "active": u.active} for u in users]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        print_json(rows)
         return
     for row in rows:
         typer.echo(f"{row['name']}\t{row['role']}" + ("" if row["active"] else "\tinactive"))

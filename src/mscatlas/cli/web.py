@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from mscatlas.cli.options import DbOption
+from mscatlas.cli.options import DbOption, JsonOption
+from mscatlas.cli.output import err_console, fail, print_json
 from mscatlas.kb.files import OutputError
 from mscatlas.kb.store import DEFAULT_DB_ENV, Store
 
@@ -38,8 +36,7 @@ def serve(
     from mscatlas.web.server import PROTOCOL
 
     store = Store.open(db)  # migrate and fill the store once, before any worker starts
-    console = Console(stderr=True)
-    console.print(f"mscatlas at http://{host}:{port}/ (API schema: /api/openapi.json)")
+    err_console.print(f"mscatlas at http://{host}:{port}/ (API schema: /api/openapi.json)")
     if workers == 1:
         uvicorn.run(create_app(store), host=host, port=port, log_level="info", http=PROTOCOL)
         return
@@ -66,7 +63,7 @@ def release(
         ),
     ] = None,
     db: DbOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+    as_json: JsonOption = False,
     force: Annotated[bool, typer.Option("--force", help="Write through a symbolic link at --out.")] = False,
 ) -> None:
     """Write a versioned release of the accepted records: JSON, TSV and a manifest with SHA-256 sums."""
@@ -83,13 +80,12 @@ def release(
     try:
         manifest = write_release(Store.open(db).dataset(), out, created=when, force=force)
     except OutputError as exc:
-        Console(stderr=True).print(f"[red]error[/red] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from exc
+        fail(str(exc))
     if as_json:
-        sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
+        print_json(manifest)
         return
     counts = manifest["counts"]
-    Console(stderr=True).print(
+    err_console.print(
         f"wrote {manifest['release']} to {out}: {counts['studies']} studies, {counts['evidence']} evidence "
         f"items, {counts['trials']} trials ({counts['evidence_not_released']} unaccepted items left out)"
     )
