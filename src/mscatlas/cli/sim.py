@@ -8,17 +8,16 @@ The lead registers ``sim_app`` on the main app; this module only parses options,
 from __future__ import annotations
 
 import json
-import re
-import sys
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from mscatlas.cli.options import JsonOption
+from mscatlas.cli.output import bad_input, console, print_json
 from mscatlas.cli.sim_sensitivity import sensitivity
-from mscatlas.kb.dose import DoseParseError, parse_dose
+from mscatlas.kb.dose import DoseParseError, parse_ratio
 from mscatlas.kb.enums import CancerClass, EngineeringKind, MscSource
 from mscatlas.sim import Conditioning, Injection, Protocol, call_direction, replay, run, simulate_xenograft
 from mscatlas.sim.build import PAYLOADS
@@ -36,8 +35,6 @@ sim_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True)
 
 Payload = StrEnum("Payload", {p: p for p in PAYLOADS})  # type: ignore[misc]
 
@@ -53,7 +50,6 @@ class RouteName(StrEnum):
     co_injection = "co_injection"
 
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 SourceOption = Annotated[MscSource, typer.Option("--msc-source", help="MSC tissue source.")]
 ClassOption = Annotated[CancerClass, typer.Option("--cancer-class", help="Cancer class.")]
 HoursOption = Annotated[float, typer.Option("--hours", min=0.1, help="Exposure time in hours.")]
@@ -93,26 +89,12 @@ SchedulerOption = Annotated[
 WorkersOption = Annotated[int | None, typer.Option("--workers", min=1, help="Local Dask workers.")]
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[red]error[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
 def _ratio(text: str) -> float:
-    """MSC per cancer cell from wording read by ``parse_dose`` (MSC first; a bare ratio is MSC:cancer)."""
+    """MSC per cancer cell from --ratio (the one ratio reader, mscatlas.kb.dose.parse_ratio)."""
     try:
-        dose = parse_dose(text)
+        return parse_ratio(text)
     except DoseParseError as exc:
-        if not re.fullmatch(r"\s*\d+(?:[.,]\d+)?\s*:\s*\d+(?:[.,]\d+)?\s*", text):
-            _fail(str(exc))
-        dose = parse_dose(f"{text} (MSC:cancer)")
-    if len(dose.ratios) != 1:
-        _fail(f"expected one MSC:cancer ratio in '{text}', found {len(dose.ratios)}")
-    return dose.ratios[0].msc_per_cancer
+        bad_input(f"--ratio: {exc}")
 
 
 def _engineering(values: list[str] | None) -> list[tuple[str, str]]:
@@ -129,7 +111,7 @@ def _engineering(values: list[str] | None) -> list[tuple[str, str]]:
     for value in values or []:
         kind, _, detail = value.partition(":")
         if kind not in known:
-            _fail(f"unknown engineering kind '{kind}'; known: {', '.join(sorted(known))}")
+            bad_input(f"unknown engineering kind '{kind}'; known: {', '.join(sorted(known))}")
         out.append((kind, detail or kind))
     return out
 
@@ -140,12 +122,12 @@ def _calibration(assumed: bool, path: str | None) -> tuple[Calibration | None, d
 
     if assumed:
         if path is not None:
-            _fail("--assumed and --calibration exclude each other")
+            bad_input("--assumed and --calibration exclude each other")
         return None, {"parameters": "assumed", "calibration": None}
     try:
         calibration = load_calibration(path)
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        _fail(f"cannot read calibration file '{path}': {exc}")
+        bad_input(f"cannot read calibration file '{path}': {exc}")
     if calibration is None:
         return None, {
             "parameters": "assumed",
@@ -174,7 +156,7 @@ def _report(outcome: Outcome, as_json: bool, title: str, used: dict[str, Any]) -
     final = outcome.final()
     direction = call_direction(outcome)
     if as_json:
-        _print_json(
+        print_json(
             {
                 **used,
                 "protocol": {
@@ -347,7 +329,7 @@ def ev(
     elif unit == "particles/mL":
         dose = amount / table.value("ev", "particles_per_ug")
     else:
-        _fail(f"unknown EV unit '{unit}'")
+        bad_input(f"unknown EV unit '{unit}'")
     proto = Protocol("extracellular_vesicles", hours, ev_ug_per_ml=dose, cancer_cells=cancer_cells)
     outcome = run(proto, msc_source.value, cancer_class, table=table, calibration=calibration)
     _report(outcome, as_json, f"EVs {amount:g} {unit}, {msc_source.value} on {cancer_class.value}", used)
@@ -357,9 +339,9 @@ def _schedule(text: str) -> list[float]:
     try:
         days = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        _fail(f"--schedule must be comma-separated days, got '{text}'")
+        bad_input(f"--schedule must be comma-separated days, got '{text}'")
     if not days or any(d < 0 for d in days):
-        _fail("--schedule needs at least one non-negative day")
+        bad_input("--schedule needs at least one non-negative day")
     return days
 
 
@@ -395,7 +377,7 @@ def xenograft(
     )
     series = result.series()
     if as_json:
-        _print_json(
+        print_json(
             {
                 "model": model.value,
                 "route": route.value,
@@ -458,7 +440,7 @@ def calibrate_cmd(
     )
     validation = data["provenance"].get("validation", {})
     if as_json:
-        _print_json({"out": str(path), **data})
+        print_json({"out": str(path), **data})
         return
 
     def pct(x: float | None) -> str:
@@ -494,7 +476,7 @@ def replay_cmd(
         items, calibrate=True, seed=seed, scheduler=scheduler, workers=workers, progress=not as_json
     ).to_dict()
     if as_json:
-        _print_json(report)
+        print_json(report)
         return
     table = Table(title="replay of in vitro evidence items")
     for col in ("id", "delivery", "endpoint", "dose", "observed", "predicted", "inhibition %"):
@@ -607,7 +589,7 @@ def abm_cmd(
     )
     (folder / "abm.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     table = Table(title=f"spatial ABM, seed {seed}, {days:g} days, {extent:g} µm domain")
     for col in ("hour", "cancer cells", "MSCs", "MSCs in tumour %"):
