@@ -8,15 +8,14 @@ a store brings the shipped search and screening records into it.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from mscatlas.cli.options import DbOption, JsonOption
+from mscatlas.cli.output import console, err_console, fail, print_json
 from mscatlas.intake.citation import IntakeError
 from mscatlas.intake.prisma import prisma_counts, prisma_svg
 from mscatlas.intake.readers import FORMATS, read_citations
@@ -30,20 +29,9 @@ from mscatlas.kb.store import Store
 
 __all__ = ["intake_app", "make_source_client"]
 
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True)
 intake_app = typer.Typer(
     help="Living intake: search, import, deduplicate, screen, extract.", no_args_is_help=True
 )
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[red]error[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _open(db: str | None) -> IntakeStore:
@@ -65,7 +53,7 @@ def _open(db: str | None) -> IntakeStore:
 
 def _show_import(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     console.print(
         f"imported {result['imported']} new candidate(s); {len(result['duplicates'])} duplicate(s); "
@@ -87,22 +75,24 @@ def import_file(
 ) -> None:
     """Import a file of records as candidates, all or nothing; duplicates are merged with a reason."""
     if fmt is not None and fmt not in FORMATS:
-        _fail(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        fail(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     try:
         citations, detected = read_citations(file, fmt)  # type: ignore[arg-type]
     except IntakeError as exc:
         if as_json:
-            _print_json({"valid": False, "errors": [p.to_dict() for p in exc.problems]})
+            errors = [p.to_dict() for p in exc.problems]
+            message = f"{len(exc.problems)} error(s); nothing was imported"
+            print_json({"valid": False, "error": message, "detail": errors, "errors": errors})
         for problem in exc.problems:
             err_console.print(f"[red]error[/red] {problem}", highlight=False, soft_wrap=True)
-        _fail(f"{len(exc.problems)} error(s); nothing was imported")
+        fail(f"{len(exc.problems)} error(s); nothing was imported", as_json=False)  # JSON is out
     intake = _open(db)
     try:
         result = intake.import_citations(
             citations, source=f"file ({detected})", file=file.name, fmt=detected, label=label, by=by
         )
     except Exception as exc:  # the transaction rolled back: report, the store is as it was
-        _fail(f"import failed, nothing was imported: {exc}")
+        fail(f"import failed, nothing was imported: {exc}")
     out = result.to_dict()
     out["duplicates"] = [{k: d[k] for k in ("record", "duplicate_of", "reason")} for d in result.duplicates]
     _show_import(out, as_json)
@@ -131,12 +121,12 @@ def search(
 ) -> None:
     """Search PubMed (E-utilities, history server) or Europe PMC (cursorMark) and import the records."""
     if source not in ("pubmed", "europepmc"):
-        _fail(f"unknown source {source!r}: pubmed or europepmc")
+        fail(f"unknown source {source!r}: pubmed or europepmc")
     try:
         with make_source_client(source, offline=offline, cache_dir=cache_dir) as client:
             citations = client.search(query, max_records=max_records)
     except SourceError as exc:
-        _fail(f"{exc}; nothing was imported")
+        fail(f"{exc}; nothing was imported")
     intake = _open(db)
     result = intake.import_citations(citations, source=source, query=query, by=by)
     out = {**result.to_dict(), "source": source, "query": query, "returned": len(citations)}
@@ -154,7 +144,7 @@ def next_(
     """The highest-priority unscreened candidates (active learning, refitted on every call)."""
     rows = next_candidates(_open(db), n=n, by=by, seed=seed)
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     table = Table(title=f"next {len(rows)} candidate(s) to screen")
     for column in ("id", "score", "year", "title"):
@@ -189,10 +179,10 @@ def screen(
             candidate, decision, by=by, reason=reason, note=note, stage=stage, resolves=resolves
         )
     except (ValueError, KeyError) as exc:
-        _fail(f"{candidate}: {exc.args[0] if exc.args else exc}")
+        fail(f"{candidate}: {exc.args[0] if exc.args else exc}")
     state = intake.states()[candidate]
     if as_json:
-        _print_json({**made.to_dict(), "state": state.status})
+        print_json({**made.to_dict(), "state": state.status})
     else:
         console.print(f"{candidate}: {decision} by {by} at {made.at.isoformat()} (now {state.status})")
 
@@ -207,7 +197,7 @@ def status_cmd(
     intake = _open(db)
     out = status(intake, target_recall=target_recall, confidence=confidence)
     if as_json:
-        _print_json(out)
+        print_json(out)
         return
     prisma, stop = out["prisma"], out["stopping"]
     console.print(
@@ -241,12 +231,11 @@ def simulate_cmd(
     try:
         data = read_labelled(file)
     except IntakeError as exc:
-        for problem in exc.problems:
-            err_console.print(f"[red]error[/red] {problem}", highlight=False, soft_wrap=True)
-        _fail(f"{len(exc.problems)} error(s)")
+        errors = [p.to_dict() for p in exc.problems]
+        fail(f"{len(exc.problems)} error(s) in {file}: {'; '.join(map(str, exc.problems))}", detail=errors)
     result = simulate(data, seed=seed)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     table = Table(title=f"{file.name}: {result['n']} records, {result['n_included']} relevant")
     for column in ("order", "WSS@95", "RRF@10", "stops at", "recall there"):
@@ -285,10 +274,10 @@ def suggest_cmd(
     try:
         c = candidate_or_error(intake, candidate)
     except KeyError as exc:
-        _fail(str(exc.args[0]))
+        fail(str(exc.args[0]))
     found = suggest(c.title, c.abstract)
     if as_json:
-        _print_json({"candidate": c.id, "fields": {k: v.to_dict() for k, v in found.items()}})
+        print_json({"candidate": c.id, "fields": {k: v.to_dict() for k, v in found.items()}})
         return
     table = Table(title=f"{c.id}: {c.title}")
     for column in ("field", "suggestion", "confidence", "from"):
@@ -317,9 +306,9 @@ def promote(
     try:
         study = intake.promote(candidate, by=by)
     except (ValueError, KeyError) as exc:
-        _fail(f"{candidate}: {exc.args[0] if exc.args else exc}")
+        fail(f"{candidate}: {exc.args[0] if exc.args else exc}")
     if as_json:
-        _print_json(study.model_dump(mode="json", exclude_none=True))
+        print_json(study.model_dump(mode="json", exclude_none=True))
     else:
         console.print(
             f"{candidate} is study {study.id}; add evidence items with `mscatlas load` or the web form"
@@ -340,7 +329,7 @@ def disagreements(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Candidates whose two reviewers disagree (resolve with `intake screen --resolves`)."""
     rows = _open(db).disagreements()
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     for row in rows:
         votes = ", ".join(f"{d['by']}: {d['decision']}" for d in row["decisions"])
@@ -362,7 +351,7 @@ def prisma(
         svg.write_text(prisma_svg(counts, standalone=True), encoding="utf-8")
         err_console.print(f"wrote {svg}")
     if as_json or svg is None:
-        _print_json(counts)
+        print_json(counts)
 
 
 intake_app.command("import")(import_file)
