@@ -6,16 +6,15 @@ The lead registers ``trials_app`` on the main app; this module only parses optio
 
 from __future__ import annotations
 
-import json
-import sys
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import numpy as np
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from mscatlas.cli.options import JsonOption
+from mscatlas.cli.output import bad_input, console, print_json
 from mscatlas.trials import (
     CrmModel,
     DesignInputError,
@@ -40,8 +39,6 @@ trials_app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True)
 
 
 class DesignName(StrEnum):
@@ -60,18 +57,12 @@ class CrmFamily(StrEnum):
     logistic = "logistic"
 
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 TargetOption = Annotated[float, typer.Option("--target", help="Target toxicity rate φ, in (0, 1).")]
 SkeletonOption = Annotated[
     str | None,
     typer.Option("--skeleton", help="CRM prior guesses per dose, increasing, e.g. 0.05,0.12,0.25."),
 ]
 ModelOption = Annotated[CrmFamily, typer.Option("--model", help="CRM working model.")]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[red]error[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _floats(text: str, option: str) -> list[float]:
@@ -81,14 +72,10 @@ def _floats(text: str, option: str) -> list[float]:
         try:
             values.append(float(item))
         except ValueError:
-            _fail(
+            bad_input(
                 f"{option}: {item!r} is not a number (expected comma-separated numbers, e.g. 0.05,0.15,0.30)"
             )
     return values
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
 
 
 def _oc_table(oc: OperatingCharacteristics) -> Table:
@@ -147,13 +134,13 @@ def design(
     """Operating characteristics of a design under a true toxicity scenario."""
     tox = _floats(true_tox, "--true-tox")
     if exact and design_name is not DesignName.three_plus_three:
-        _fail("--exact is available for the 3+3 design only; BOIN and CRM are simulated")
+        bad_input("--exact is available for the 3+3 design only; BOIN and CRM are simulated")
     if design_name is DesignName.three_plus_three and (cohort_size not in (None, 3) or n_cohorts is not None):
-        _fail("--cohort-size and --n-cohorts do not apply to 3+3 (cohorts of 3, at most 6 patients per dose)")
+        bad_input("--cohort-size and --n-cohorts do not apply to 3+3 (cohorts of 3, at most 6 per dose)")
     if design_name is not DesignName.crm and skeleton is not None:
-        _fail("--skeleton applies to the crm design only")
+        bad_input("--skeleton applies to the crm design only")
     if design_name is not DesignName.boin and n_earlystop is not None:
-        _fail("--n-earlystop applies to the boin design only")
+        bad_input("--n-earlystop applies to the boin design only")
     if seed is None and not exact:
         seed = int(np.random.SeedSequence().entropy % 2**32)
     size = 3 if cohort_size is None else cohort_size
@@ -168,13 +155,13 @@ def design(
             oc = boin_simulate(tox, target, size, cohorts, n_sims=sims, seed=seed, n_earlystop=n_earlystop)
         else:
             if skeleton is None:
-                _fail("--skeleton is required for the crm design (prior toxicity guesses, one per dose)")
+                bad_input("--skeleton is required for the crm design (prior toxicity guesses, one per dose)")
             crm = CrmModel(tuple(_floats(skeleton, "--skeleton")), target, model=model.value)
             oc = crm_simulate(tox, crm, size, cohorts, n_sims=sims, seed=seed)
     except DesignInputError as exc:
-        _fail(str(exc))
+        bad_input(str(exc))
     if as_json:
-        _print_json(oc.to_dict())
+        print_json(oc.to_dict())
     else:
         console.print(_oc_table(oc))
 
@@ -189,9 +176,9 @@ def boin_boundaries_command(
     try:
         table = boin_boundaries(target, n_max)
     except DesignInputError as exc:
-        _fail(str(exc))
+        bad_input(str(exc))
     if as_json:
-        _print_json(
+        print_json(
             {
                 "target": table.target,
                 "phi1": table.phi1,
@@ -265,20 +252,20 @@ def next_dose(
     try:
         if design_name is AdaptiveDesign.boin:
             if skeleton is not None:
-                _fail("--skeleton applies to the crm design only")
+                bad_input("--skeleton applies to the crm design only")
             counts = parse_dose_counts(data, n_doses)
             rec = boin_next_dose(counts, target, n_doses=n_doses)
         else:
             if skeleton is None:
-                _fail("--skeleton is required for the crm design (prior toxicity guesses, one per dose)")
+                bad_input("--skeleton is required for the crm design (prior toxicity guesses, one per dose)")
             crm = CrmModel(tuple(_floats(skeleton, "--skeleton")), target, model=model.value)
             if n_doses is not None and n_doses != crm.n_doses:
-                _fail(f"--n-doses {n_doses} disagrees with the {crm.n_doses}-dose skeleton")
+                bad_input(f"--n-doses {n_doses} disagrees with the {crm.n_doses}-dose skeleton")
             counts = parse_dose_counts(data, crm.n_doses)
             rec = crm_next_dose(crm, counts, last_cohort_toxicities=last_cohort_dlts)
     except DesignInputError as exc:
-        _fail(str(exc))
+        bad_input(str(exc))
     if as_json:
-        _print_json(rec.to_dict())
+        print_json(rec.to_dict())
     else:
         console.print(_recommendation_table(rec))

@@ -9,16 +9,15 @@ it was.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mscatlas.cli.options import JsonOption
+from mscatlas.cli.output import console, err_console, fail, print_json
 from mscatlas.kb.models import ClinicalTrial
 from mscatlas.kb.store import Store, TrialMergeResult
 from mscatlas.trials.ctgov import CtgovClient, CtgovError, search_params
@@ -28,8 +27,6 @@ from mscatlas.trials.parse import StudyParseError, parse_studies, read_study_fil
 
 __all__ = ["DEFAULT_SYNC_COND", "DEFAULT_SYNC_QUERY", "import_trials", "landscape", "make_client", "sync"]
 
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True)
 
 # A default search for MSC products in cancer and its treatment's side effects.
 DEFAULT_SYNC_QUERY = '"mesenchymal stem cells" OR "mesenchymal stromal cells" OR "mesenchymal stem cell"'
@@ -41,36 +38,28 @@ DbOption = Annotated[
         "--db", help="Database URL (default: MSCATLAS_DATABASE_URL or a SQLite file in the user data dir)."
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[red]error[/red] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _report_parse_errors(exc: StudyParseError, as_json: bool) -> NoReturn:
+    message = f"{len(exc.errors)} error(s); nothing was written"
     if as_json:
-        _print_json({"valid": False, "errors": [e.to_dict() for e in exc.errors]})
+        errors = [e.to_dict() for e in exc.errors]
+        print_json({"valid": False, "error": message, "detail": errors, "errors": errors})
     for e in exc.errors:
         err_console.print(f"[red]error[/red] {e}", highlight=False, soft_wrap=True)
-    _fail(f"{len(exc.errors)} error(s); nothing was written")
+    fail(message, as_json=False)  # the JSON report is already out
 
 
 def _merge(store: Store, trials: list[ClinicalTrial], source: str) -> TrialMergeResult:
     try:
         return store.merge_trials(trials, source=source)
     except Exception as exc:  # the transaction rolled back: the store is as it was
-        _fail(f"merging failed, nothing was written: {exc}")
+        fail(f"merging failed, nothing was written: {exc}")
 
 
 def _show_merge(result: TrialMergeResult, as_json: bool) -> None:
     if as_json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return
     console.print(
         f"trials: {len(result.added)} added, {len(result.updated)} updated, {len(result.unchanged)} unchanged"
@@ -158,7 +147,7 @@ def sync(
                 last_token = page.next_page_token
     except CtgovError as exc:
         hint = f" (resume with --page-token {last_token})" if last_token else ""
-        _fail(f"{exc}; nothing was written{hint}")
+        fail(f"{exc}; nothing was written{hint}")
     try:
         trials = parse_studies(studies)
     except StudyParseError as exc:
@@ -182,14 +171,14 @@ def landscape(
     try:
         ref = dt.date.fromisoformat(today) if today else dt.date.today()
     except ValueError:
-        _fail(f"--today must be a date yyyy-mm-dd, not {today!r}", code=2)
+        fail(f"--today must be a date yyyy-mm-dd, not {today!r}", code=2)
     store = Store.open(db)
     try:
         result = compute_landscape(store.dataset().trials, today=ref)
     finally:
         store.close()
     if as_json:
-        _print_json(result.to_dict())
+        print_json(result.to_dict())
         return
     _show_landscape(result)
 

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from mscatlas.cli.options import JsonOption
+from mscatlas.cli.output import console, fail, print_json
 from mscatlas.kb.store import Store
 from mscatlas.trials.roots import MIN_STUDIES, SHARE_THRESHOLD, trial_roots
 
 __all__ = ["roots"]
 
-console = Console() if sys.stdout.isatty() else Console(width=160)
-err_console = Console(stderr=True)
 
 
 def roots(
@@ -24,7 +21,7 @@ def roots(
         list[str] | None, typer.Argument(help="Trial ids (NCT or registry ids); none: all.")
     ] = None,
     db: Annotated[str | None, typer.Option("--db", help="Database URL.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Which preclinical evidence stands behind each trial: same source, product, payload, cancer class."""
     store = Store.open(db)
@@ -36,15 +33,10 @@ def roots(
     wanted = [t.upper() if t.lower().startswith("nct") else t for t in (trial_ids or sorted(trials))]
     unknown = [t for t in wanted if t not in trials]
     if unknown:
-        message = f"unknown trial id(s): {', '.join(unknown)}"
-        if as_json:
-            sys.stdout.write(json.dumps({"error": "unknown_trial", "detail": message}) + "\n")
-        else:
-            err_console.print(f"[red]error[/red] {message}", highlight=False)
-        raise typer.Exit(1)
+        fail(f"unknown trial id(s): {', '.join(unknown)}", detail={"unknown": unknown})
     results = [trial_roots(trials[t], dataset.evidence) for t in wanted]
     if as_json:
-        sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+        print_json([r.to_dict() for r in results])
         return
     table = Table(title="preclinical roots of trials")
     for col in ("trial", "product", "source", "cancer", "verdict", "inhibits/promotes/other", "studies"):
