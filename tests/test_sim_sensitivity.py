@@ -135,3 +135,37 @@ def test_report_in_silico_section_carries_the_shares() -> None:
     assert 0 < ctx["share_sourced"] < 1 and ctx["share_sourced_among_matter"] is not None
     assert ctx["top"] and all(row["matters"] for row in ctx["top"])
     assert len(ctx["top"]) == ctx["n_matter"]
+
+
+def test_fitted_protocol_defaults_are_the_medians_of_what_items_state() -> None:
+    from mscatlas.kb.shipped import shipped_dataset
+    from mscatlas.sim.sensitivity import stated_defaults
+
+    stated = stated_defaults(shipped_dataset().evidence)
+    table = load_parameters()
+    for name in ("default_hours", "default_ratio"):
+        entry = table.protocol[name]
+        assert entry.source.startswith("fitted: the shipped knowledge base")
+        assert entry.value == pytest.approx(stated[name]["median"]), name
+        assert entry.range == pytest.approx((stated[name]["q1"], stated[name]["q3"])), name
+        assert f"of the {int(stated[name]['n'])} in vitro items" in entry.source
+
+
+def test_stated_defaults_reads_longest_exposure_and_highest_ratio() -> None:
+    from types import SimpleNamespace as NS
+
+    from mscatlas.sim.sensitivity import stated_defaults
+
+    def item(hours: list[float], ratios: list[tuple[float, float]], setting: str = "in_vitro") -> NS:
+        dose = NS(ratios=[NS(msc=m, cancer=c) for m, c in ratios])
+        return NS(setting=NS(value=setting), duration=NS(hours=hours), dose=dose)
+
+    items = [
+        item([24, 72], [(1, 10), (1, 1)]),
+        item([48], [(0, 1)]),
+        item([96], [(5, 1)], "in_vivo"),
+        item([], []),
+    ]
+    out = stated_defaults(items)
+    assert out["default_hours"] == {"n": 2.0, "median": 60.0, "q1": 54.0, "q3": 66.0}
+    assert out["default_ratio"]["n"] == 1.0 and out["default_ratio"]["median"] == 1.0

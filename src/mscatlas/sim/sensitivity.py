@@ -62,6 +62,7 @@ __all__ = [
     "morris_trajectories",
     "predictions",
     "sourced_share",
+    "stated_defaults",
     "table_at",
     "write",
 ]
@@ -398,6 +399,32 @@ def analyse(
         "factors": rows,
         "left_out": left_out,
     }
+
+
+def stated_defaults(evidence: Sequence[Any]) -> dict[str, dict[str, float]]:
+    """What in vitro items state, per protocol default: ``n``, median and quartiles.
+
+    ``default_hours`` reads each item's longest stated exposure and ``default_ratio`` its highest
+    stated MSC-per-cancer-cell ratio (items that state none are left out); the parameter file's
+    fitted defaults are these medians, with the quartiles as their range.
+    """
+    hours: list[float] = []
+    ratios: list[float] = []
+    for item in evidence:
+        if item.setting.value != "in_vitro":
+            continue
+        if item.duration is not None and item.duration.hours:
+            hours.append(max(item.duration.hours))
+        if item.dose is not None:
+            stated = [r.msc / r.cancer for r in item.dose.ratios if r.msc > 0 and r.cancer > 0]
+            if stated:
+                ratios.append(max(stated))
+    out = {}
+    for name, values in (("default_hours", hours), ("default_ratio", ratios)):
+        if values:
+            q1, median, q3 = np.percentile(values, [25, 50, 75])
+            out[name] = {"n": float(len(values)), "median": float(median), "q1": float(q1), "q3": float(q3)}
+    return out
 
 
 def load_shipped() -> dict[str, Any] | None:
