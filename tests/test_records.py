@@ -230,3 +230,21 @@ def test_quantitative_outcomes_are_checked_by_kind(tmp_path: Path, mini_path: Pa
     messages = [(e.field, e.message) for e in errors]
     assert ("outcomes.0", "events cannot exceed the total") in messages
     assert any(f == "outcomes.1" and "needs treated_sd" in m for f, m in messages)
+
+
+def test_web_form_errors_point_at_each_field(tmp_path: Path, mini_path: Path) -> None:
+    """The curation form (web.curation.parse_submission) reports each field's own line."""
+    from mscatlas.web.curation import parse_submission
+
+    store = Store.open(f"sqlite:///{tmp_path / 'form.sqlite'}", seed=False)
+    dataset, _ = validate_paths([mini_path])
+    store.load(dataset)
+    item = dict(_mini(mini_path)["evidence"][0], id="ev-029-q", direction="helps", endpoint="wellbeing")
+    item.pop("curation_status", None)
+    text = yaml.safe_dump(item, sort_keys=False)
+    _, problems = parse_submission(text, store)
+    lines = text.splitlines()
+    by_field = {p["field"]: p for p in problems}
+    assert lines[by_field["direction"]["line"] - 1] == "direction: helps"
+    assert lines[by_field["endpoint"]["line"] - 1] == "endpoint: wellbeing"
+    assert "(got 'wellbeing')" in by_field["endpoint"]["message"]

@@ -81,7 +81,7 @@ def parse_submission(
             )
         ]
     data["curation_status"] = "submitted"
-    raw = RawRecord(data, FORM_FILE, 1, raw.line, "evidence")
+    raw = RawRecord(data, FORM_FILE, 1, raw.line, "evidence", raw.lines)  # lines: errors at their field
     dataset, errors = dataset_from_records([raw], store.study_ids())
     problems = [problem(e.field, e.message, e.line) for e in errors]
     item = dataset.evidence[0] if dataset is not None else None
