@@ -152,3 +152,27 @@ def test_streamed_export_is_the_whole_export_byte_for_byte(store: Store, tmp_pat
     accepted = "".join(export_chunks(small, fmt, only_accepted=True))  # type: ignore[arg-type]
     assert accepted == export_text(small.dataset(only_accepted=True), fmt)  # type: ignore[arg-type]
     small.close()
+
+
+def test_remembered_pages_and_facets_follow_every_change(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'version.sqlite'}")
+    flt = EvidenceFilter(setting="in_vivo")
+    total, _ = store.evidence_page(flt, limit=5)
+    facets = store.evidence_facets(flt)
+    assert store.evidence_page(flt, limit=5)[0] == total  # remembered: same answer
+    version = store.store_version()
+    item = next(e for e in store.dataset().evidence if e.setting.value == "in_vivo")
+    store.load(
+        Dataset.model_construct(studies=[], evidence=[item.model_copy(update={"id": "ev-new.x9"})], trials=[])
+    )
+    assert store.store_version() != version
+    assert store.evidence_page(flt, limit=5)[0] == total + 1
+    after = store.evidence_facets(flt)
+    assert sum(after["direction"].values()) == sum(facets["direction"].values()) + 1
+    # An edit through curation (a revision, no new row) is seen too.
+    store.retract_evidence("ev-new.x9", by="ed", why="duplicate")
+    assert (
+        store.evidence_facets(flt)["curation_status"].get("rejected", 0)
+        == facets["curation_status"].get("rejected", 0) + 1
+    )
+    store.close()

@@ -162,6 +162,8 @@ class StoreCore:
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self._models: OrderedDict[tuple[str, str], Any] = OrderedDict()  # see queries.QueryMixin
         self._models_lock = threading.Lock()
+        self._results: dict[tuple[Any, ...], Any] = {}  # see queries.QueryMixin._by_version
+        self._results_version: tuple[int, int] | None = None
 
     def close(self) -> None:
         self.engine.dispose()

@@ -9,8 +9,8 @@ a new hash, so the cache can never serve stale data, in any process. Callers get
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, case, func, literal, select
 from sqlalchemy.orm import Session
@@ -24,6 +24,8 @@ __all__ = ["QueryMixin"]
 
 
 MODEL_CACHE_SIZE = 100_000  # validated records kept per store object (least recently used go)
+RESULT_CACHE_SIZE = 1_000  # page keys, counts and facets kept per store version
+T = TypeVar("T")
 Model = Study | EvidenceItem | ClinicalTrial
 TABLES: dict[str, tuple[Any, Any]] = {
     "study": (StudyRow, StudyRow.id),
@@ -210,19 +212,58 @@ class QueryMixin(StoreCore):
         offset: int = 0,
     ) -> tuple[int, list[EvidenceItem]]:
         """(number of matching items, the items of one page in ``sort`` order), both in SQL."""
-        where = list(conditions((flt or EvidenceFilter()).resolved()).values())
+        resolved = (flt or EvidenceFilter()).resolved()
+        where = list(conditions(resolved).values())
         keys = (
             select(EvidenceRow.id, EvidenceRow.content_hash).where(*where).order_by(*_order_by(sort, order))
         )
+
+        def count() -> int:
+            with self._session() as session:
+                return session.scalar(select(func.count()).select_from(EvidenceRow).where(*where)) or 0
+
+        def page_keys() -> list[Any]:
+            with self._session() as session:
+                return list(session.execute(keys.limit(limit).offset(offset)).all())
+
+        total = self._by_version(("count", resolved), count)
+        rows = self._by_version(("page", resolved, sort, order, limit, offset), page_keys)
         with self._session() as session:
-            total = session.scalar(select(func.count()).select_from(EvidenceRow).where(*where)) or 0
-            items = self._records(session, "evidence", keys.limit(limit).offset(offset))
-        return total, items
+            return total, self._models_of(session, "evidence", rows)
+
+    def store_version(self) -> tuple[int, int]:
+        """Changes whenever a record changes: every change writes a revision (``loading``)."""
+        with self._session() as session:
+            n, top = session.execute(select(func.count(RevisionRow.id), func.max(RevisionRow.id))).one()
+        return int(n), int(top or 0)
+
+    def _by_version(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
+        """``make()``, remembered until the store version changes (read before computing, so a
+        write during the computation is never hidden)."""
+        version = self.store_version()
+        with self._models_lock:
+            if self._results_version != version:
+                self._results.clear()
+                self._results_version = version
+            if key in self._results:
+                return self._results[key]  # type: ignore[no-any-return]
+        value = make()
+        with self._models_lock:
+            if self._results_version == version:
+                if len(self._results) >= RESULT_CACHE_SIZE:
+                    self._results.clear()
+                self._results[key] = value
+        return value
 
     def evidence_facets(self, flt: EvidenceFilter | None = None) -> dict[str, dict[str, int]]:
         """For each facet, its values with the number of items matching every *other* active filter
-        (so each count is what choosing the value would give), most frequent first; in SQL."""
-        active = conditions((flt or EvidenceFilter()).resolved())
+        (so each count is what choosing the value would give), most frequent first; in SQL, and
+        remembered by store version."""
+        resolved = (flt or EvidenceFilter()).resolved()
+        return self._by_version(("facets", resolved), lambda: self._facets(resolved))
+
+    def _facets(self, resolved: EvidenceFilter) -> dict[str, dict[str, int]]:
+        active = conditions(resolved)
         counts: dict[str, Counter[str]] = {facet: Counter() for facet in FACETS}
         grouped = [f for f in FACETS if f != "msc_source" and f not in active]
         with self._session() as session:

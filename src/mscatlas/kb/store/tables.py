@@ -11,13 +11,14 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from mscatlas.kb.models import ClinicalTrial, EvidenceItem, Study
 
 __all__ = [
     "DERIVED_FIELDS",
+    "FACET_INDEX_COLUMNS",
     "ROLES",
     "USER_NAME_PATTERN",
     "Base",
@@ -62,8 +63,25 @@ class StudyRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
+# One narrow index holding every facet column (and the id, for the MSC source join): facet
+# counts and filtered counts scan it instead of the wide rows that carry each item's JSON.
+FACET_INDEX_COLUMNS = (
+    "cancer_class",
+    "cancer_type",
+    "delivery",
+    "setting",
+    "direction",
+    "endpoint",
+    "study_id",
+    "curation_status",
+    "evidence_level",
+    "id",
+)
+
+
 class EvidenceRow(Base):
     __tablename__ = "evidence"
+    __table_args__ = (Index("ix_evidence_facets", *FACET_INDEX_COLUMNS),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     study_id: Mapped[str] = mapped_column(ForeignKey("study.id"), index=True)
     msc_species: Mapped[str] = mapped_column(String(16))

@@ -1,6 +1,6 @@
 """Evidence filtering, sorting and facet counts in SQL (issue 14): columns derived from each
 item's JSON (evidence level, MSC sources, reference order, cell lines, search text) and indexes
-on every filter column.
+on every filter column, and one covering index of the facet columns.
 
 The new columns are added NOT NULL with a placeholder default (SQLite adds such a column
 without rebuilding the table) and then filled from each stored item's data with
@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from mscatlas.kb.store.tables import evidence_derived
+from mscatlas.kb.store.tables import FACET_INDEX_COLUMNS, evidence_derived
 
 revision = "0005"
 down_revision = "0004"
@@ -57,9 +57,11 @@ def upgrade() -> None:
         bind.execute(sa.update(evidence).where(evidence.c.id == record_id).values(**evidence_derived(data)))
     for name in INDEXED:
         op.create_index(f"ix_evidence_{name}", "evidence", [name])
+    op.create_index("ix_evidence_facets", "evidence", list(FACET_INDEX_COLUMNS))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_evidence_facets", "evidence")
     for name in INDEXED:
         op.drop_index(f"ix_evidence_{name}", "evidence")
     for column in NEW_COLUMNS:
