@@ -9,6 +9,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from mscatlas import __version__
+from mscatlas.kb.export import export_text
 from mscatlas.kb.models import Dataset, EvidenceItem
 from mscatlas.kb.summary import summarize
 from mscatlas.report.answer_section import answer_context
@@ -29,7 +30,11 @@ from mscatlas.stats.meta_plots import forest_plot
 from mscatlas.stats.outcomes import group_outcomes, meta_analyse
 from mscatlas.stats.synthesis import run_synthesis
 
-__all__ = ["build_report", "report_context"]
+__all__ = ["TABLE_ROWS", "build_report", "report_context"]
+
+# Above this many rows an HTML table helps nobody: the report shows the first rows of each group
+# and links the full data as CSV (written beside index.html).
+TABLE_ROWS = 1000
 
 
 def _source_label(item: EvidenceItem) -> str:
@@ -52,6 +57,8 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
         "delivery": Counter(e.delivery.value for e in items),
         "direction": Counter(e.direction.value for e in items),
     }
+    table1 = _paged(sorted(by_source.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+    flagged = [e for e in items if e.flags]
     return {
         "version": __version__,
         "summary": summarize(dataset),
@@ -60,11 +67,15 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
             name: bar_chart_svg(c, f"Evidence items by {name}") for name, c in counts.items() if c
         },
         "evidence_map": evidence_map_svg(items) if items else "",
-        "table1": sorted(by_source.items(), key=lambda kv: (-len(kv[1]), kv[0])),
+        "table1": table1,
+        "table1_total": len(items),
+        "table1_shown": sum(len(rows) for _, rows in table1),
+        "table1_csv": "evidence.csv" if len(items) > TABLE_ROWS else None,
         "trials": dataset.trials,
         "trials_landscape": trials_section_context(dataset.trials),  # registry landscape (trials_section.py)
         "translation": translation_section_context(dataset),  # preclinical roots and doses
-        "flagged": [e for e in items if e.flags],
+        "flagged": flagged[:TABLE_ROWS],
+        "flagged_total": len(flagged),
         "flagged_studies": [s for s in dataset.studies if s.flags],
         "studies": {s.id: s for s in dataset.studies},
         "answer": answer_context(dataset),  # the opening figure (stats/answer.py)
@@ -74,6 +85,16 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
         # ---- in silico section (mscatlas.report.sim_section) ----
         "in_silico": sim_section_context(dataset),
     }
+
+
+def _paged(groups: list[tuple[str, list[EvidenceItem]]]) -> list[tuple[str, list[EvidenceItem]]]:
+    """Each group's first rows, at most :data:`TABLE_ROWS` in all, shared in proportion to size
+    (a group whose share rounds to no row is left to the CSV)."""
+    total = sum(len(rows) for _, rows in groups)
+    if total <= TABLE_ROWS:
+        return groups
+    paged = [(name, rows[: TABLE_ROWS * len(rows) // total]) for name, rows in groups]
+    return [(name, rows) for name, rows in paged if rows]
 
 
 def _synthesis_context(dataset: Dataset) -> dict[str, Any]:
@@ -121,9 +142,15 @@ def build_report(dataset: Dataset, out_dir: str | Path) -> Path:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    html = env.get_template("report.html.j2").render(**report_context(dataset))
+    context = report_context(dataset)
+    html = env.get_template("report.html.j2").render(**context)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if context["table1_csv"]:
+        evidence_only = Dataset.model_construct(studies=[], evidence=dataset.evidence, trials=[])
+        csv_path = out / context["table1_csv"]
+        csv_path.with_suffix(".csv.tmp").write_text(export_text(evidence_only, "csv"), encoding="utf-8")
+        csv_path.with_suffix(".csv.tmp").replace(csv_path)
     path = out / "index.html"
     tmp = path.with_suffix(".html.tmp")
     tmp.write_text(html, encoding="utf-8")
