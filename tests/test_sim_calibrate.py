@@ -172,7 +172,7 @@ def test_shipped_calibration_loads_with_provenance(evidence: list) -> None:
     assert prov["knowledge_base"]["items_sha256"] == cal.items_digest(evidence)
     assert "seed" in prov and "calibrated on knowledge base" in prov["stamp"]
     text = (Path(cal.__file__).parent / "data" / "calibrated.yaml").read_text(encoding="utf-8")
-    assert "python -m mscatlas.sim.calibrate" in text
+    assert "mscatlas sim calibrate --out" in text
     # A factor moves the model: the shipped calibration is applied by run(..., calibration=).
     proto = Protocol("conditioned_medium", 72.0, cm_percent=50.0)
     raw = run(proto, "bone_marrow", "solid").inhibition_percent()[-1]

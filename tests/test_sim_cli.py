@@ -112,9 +112,19 @@ def test_replay_json(tmp_path: Path) -> None:
     ],
     ids=["coculture", "cm", "ev"],
 )
-def test_protocol_commands_use_the_calibration_by_default(args: list[str], proto: Protocol) -> None:
+def test_protocol_commands_use_the_calibration_by_default(
+    args: list[str], proto: Protocol, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the shipped calibration beats the baseline out of sample it is the default."""
+    import mscatlas.sim.calibrate as cal
+
     calibration = load_calibration()
     assert calibration is not None  # the package ships data/calibrated.yaml
+    monkeypatch.setattr(
+        cal,
+        "shipped_validation",
+        lambda: {"loo_accuracy": 0.8, "baseline_accuracy": 0.7, "n_scored": 10, "n_studies": 5},
+    )
     default = _json(args)
     assert default["parameters"] == "calibrated"
     assert default["calibration"] == calibration.provenance["stamp"]
@@ -127,7 +137,28 @@ def test_protocol_commands_use_the_calibration_by_default(args: list[str], proto
     assert default["final"]["inhibition_percent"] != pytest.approx(plain["inhibition_percent"])
 
 
-def test_tables_say_which_parameters_were_used() -> None:
+@pytest.mark.parametrize("args", [["coculture", "--ratio", "1:10"], ["cm", "--percent", "50"], ["ev"]])
+def test_a_losing_calibration_is_not_the_default(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12 part 3: the default is whichever is better out of sample, and the output says why."""
+    import mscatlas.sim.calibrate as cal
+
+    monkeypatch.setattr(
+        cal,
+        "shipped_validation",
+        lambda: {"loo_accuracy": 0.3, "baseline_accuracy": 0.7, "n_scored": 10, "n_studies": 5},
+    )
+    default = _json(args)
+    assert default["parameters"] == "assumed" and default["calibration"] is None
+    assert "loses to the majority baseline" in default["note"] and "0.30 vs 0.70" in default["note"]
+    assert default == _json([*args, "--assumed"]) | {"note": default["note"]}
+    table = runner.invoke(sim_app, args)
+    assert table.exit_code == 0 and "loses to the majority baseline" in table.output.replace("\n", " ")
+
+
+def test_tables_say_which_parameters_were_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mscatlas.sim.calibrate as cal
+
+    monkeypatch.setattr(cal, "shipped_validation", lambda: {"loo_accuracy": 0.8, "baseline_accuracy": 0.7})
     calibrated = runner.invoke(sim_app, ["coculture", "--ratio", "1:10"])
     assert calibrated.exit_code == 0, calibrated.output
     assert "parameters: calibrated shared factors" in calibrated.output

@@ -14,7 +14,7 @@ import pytest
 from mscatlas._svg import csp_safe_svg
 from mscatlas.kb.store import Store
 from mscatlas.sim import Injection, Protocol, call_direction, run, simulate_xenograft
-from mscatlas.sim.calibrate import load_calibration
+from mscatlas.sim.calibrate import default_calibration
 from mscatlas.web import create_app
 from mscatlas.web.simulate import SimulationRegistry, parse_spec
 
@@ -191,7 +191,7 @@ def test_coculture_run_completes_with_svg_and_the_right_numbers(client: TestClie
         Protocol("direct_coculture", 48.0, msc_per_cancer=0.1),
         "umbilical_cord",
         "solid",
-        calibration=load_calibration(),
+        calibration=default_calibration()[0],
     )
     final = expected.final()
     result = data["result"]

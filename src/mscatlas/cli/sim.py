@@ -118,22 +118,23 @@ def _engineering(values: list[str] | None) -> list[tuple[str, str]]:
 
 def _calibration(assumed: bool, path: str | None) -> tuple[Calibration | None, dict[str, Any]]:
     """The shared factors to simulate with, and how the output names them."""
-    from mscatlas.sim.calibrate import load_calibration
+    from mscatlas.sim.calibrate import default_calibration, load_calibration
 
     if assumed:
         if path is not None:
             bad_input("--assumed and --calibration exclude each other")
         return None, {"parameters": "assumed", "calibration": None}
-    try:
-        calibration = load_calibration(path)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        bad_input(f"cannot read calibration file '{path}': {exc}")
-    if calibration is None:
-        return None, {
-            "parameters": "assumed",
-            "calibration": None,
-            "note": "no calibration file is shipped; parameters.yaml used as is",
-        }
+    if path is None:
+        calibration, why_not = default_calibration()
+        if calibration is None:
+            return None, {"parameters": "assumed", "calibration": None, "note": why_not}
+    else:
+        try:
+            calibration = load_calibration(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            bad_input(f"cannot read calibration file '{path}': {exc}")
+        if calibration is None:
+            bad_input(f"no calibration in '{path}'")
     stamp = calibration.provenance.get("stamp", "calibrated")
     return calibration, {"parameters": "calibrated", "calibration": stamp}
 

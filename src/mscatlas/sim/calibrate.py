@@ -33,7 +33,7 @@ How it is fast
     (on the shipped knowledge base 30 random starts found two local optima), hence the
     multi-start; every leave-one-study-out refit runs the same procedure from the same starts.
 
-Regenerate the shipped file with ``python -m mscatlas.sim.calibrate --out
+Regenerate the shipped file with ``mscatlas sim calibrate --out
 src/mscatlas/sim/data/calibrated.yaml`` (same knowledge base and seed, same file). ``mscatlas sim
 calibrate [--out FILE] [--seed N] [--scheduler ADDRESS]`` runs the same fit (:func:`write_calibration`)
 from the command line; ``mscatlas sim coculture/cm/ev --calibration FILE`` then simulates with it.
@@ -41,7 +41,6 @@ from the command line; ``mscatlas sim coculture/cm/ev --calibration FILE`` then 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -208,6 +207,26 @@ def _load_cached(path: str | None) -> Calibration | None:
 def load_calibration(path: str | Path | None = None) -> Calibration | None:
     """The shipped calibration (``data/calibrated.yaml``; ``None`` if absent), or the one in ``path``."""
     return _load_cached(None if path is None else str(path))
+
+
+def default_calibration() -> tuple[Calibration | None, str | None]:
+    """The parameters outputs use when none is asked for: whichever is better out of sample.
+
+    The shipped calibration is the default only while its stored leave-one-study-out accuracy
+    does not lose to the majority baseline; otherwise the default is the assumed parameters
+    (``None``) and the second value says why, so no output uses losing factors silently.
+    """
+    calibration = load_calibration()
+    if calibration is None:
+        return None, "no calibration file is shipped; parameters.yaml used as is"
+    check = out_of_sample("calibrated")
+    if check.get("loses_to_baseline"):
+        return None, (
+            f"the shipped calibration loses to the majority baseline out of sample "
+            f"(accuracy {check['accuracy']:.2f} vs {check['baseline_accuracy']:.2f}), "
+            "so it is not the default"
+        )
+    return calibration, None
 
 
 def shipped_validation() -> dict[str, Any]:
@@ -662,7 +681,7 @@ def calibrate_knowledge_base(
     workers: int | None = None,
     progress: bool = False,
     validate: bool = True,
-    command: str = "python -m mscatlas.sim.calibrate --out src/mscatlas/sim/data/calibrated.yaml",
+    command: str = "mscatlas sim calibrate --out src/mscatlas/sim/data/calibrated.yaml",
 ) -> tuple[Calibration, dict[str, Any]]:
     """Fit on ``items``; with ``validate``, also run the honest replay and store its figures."""
     from mscatlas.sim.replay import replay
@@ -754,22 +773,3 @@ def write_calibration(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(calibration_text(data), encoding="utf-8")
     return path, data
-
-
-def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - exercised by hand
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="src/mscatlas/sim/data/calibrated.yaml")
-    parser.add_argument("--db", default=None, help="database URL (default: the user store)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--scheduler", default="threads")
-    parser.add_argument("--workers", type=int, default=None)
-    args = parser.parse_args(argv)
-    path, _ = write_calibration(
-        args.out, db=args.db, seed=args.seed, scheduler=args.scheduler, workers=args.workers
-    )
-    print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

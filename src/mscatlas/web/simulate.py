@@ -300,7 +300,7 @@ ProgressFn = Callable[[float, str], None]
 
 def _in_vitro(spec: SimulationSpec) -> tuple[dict[str, Any], Any]:
     from mscatlas.sim import Protocol, call_direction, run
-    from mscatlas.sim.calibrate import load_calibration, out_of_sample
+    from mscatlas.sim.calibrate import default_calibration, out_of_sample
     from mscatlas.sim.protocol import SOLVER
 
     delivery = {
@@ -316,8 +316,8 @@ def _in_vitro(spec: SimulationSpec) -> tuple[dict[str, Any], Any]:
         cm_percent=spec.cm_percent,
         ev_ug_per_ml=spec.ev_ug_per_ml,
     )
-    # The same parameters as the command line: the shipped calibration when there is one.
-    calibration = load_calibration()
+    # The same parameters as the command line: the shipped calibration unless it loses out of sample.
+    calibration, _ = default_calibration()
     outcome = run(proto, spec.msc_source, spec.cancer_class, calibration=calibration)
     result = {
         "kind": "in_vitro",
