@@ -486,3 +486,18 @@ def _edited(store: Store, item_id: str, notes: str) -> str:
     )
     data["notes"] = notes
     return yaml.safe_dump(data, sort_keys=False)
+
+
+def test_footer_shows_the_package_version_on_curation_pages(app, store: Store) -> None:
+    """Issue 15 point 13: a page's own ``version`` (the record's, or None on submit) must not
+    replace the package version in the footer."""
+    from mscatlas import __version__
+
+    item_id = store.query_evidence()[0].id
+    editor = login(app, "ed")
+    for path in ["/", "/curate/submit", f"/evidence/{item_id}/edit"]:
+        page = editor.get(path)
+        assert page.status_code == 200, (path, page.text)
+        footer = re.search(r"<footer>mscatlas ([^ <]+)", page.text)
+        assert footer, f"no footer on {path}"
+        assert footer.group(1) == __version__, (path, footer.group(1))

@@ -100,7 +100,7 @@ def make_templates() -> Environment:
     )
     env.globals.update(
         query_url=query_url,
-        version=__version__,
+        package_version=__version__,
         flag_meaning=FLAG_CODES,
         record_paths=RECORD_PATHS,
     )
