@@ -47,7 +47,9 @@ def _render(result: dict[str, Any], console: Console) -> None:
 
 def sensitivity(
     trajectories: Annotated[int, typer.Option("--trajectories", min=2, help="Morris trajectories (r).")] = 10,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the trajectories.")] = 2024,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of the trajectories (default: the shipped run's).")
+    ] = None,
     shipped: Annotated[
         bool,
         typer.Option("--shipped", help="Show the committed result (sim/data/sensitivity.json); run nothing."),
@@ -73,7 +75,8 @@ def sensitivity(
             typer.echo("no sensitivity result is shipped; run without --shipped", err=True)
             raise typer.Exit(1)
     else:
-        result = core.analyse(r=trajectories, seed=seed, scheduler=scheduler, workers=workers)
+        chosen_seed = core.SEED if seed is None else seed
+        result = core.analyse(r=trajectories, seed=chosen_seed, scheduler=scheduler, workers=workers)
     if out is not None:
         core.write(result, out)
     if as_json:
