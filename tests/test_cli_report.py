@@ -97,6 +97,13 @@ def test_report_is_self_contained_and_escaped(tmp_path: Path, mini_path: Path) -
     assert "Table 1 (regenerated)" in html and "Table 2 (regenerated)" in html
     assert "NCT02530047" in html
     assert "ev-047-a" in html
+    # the top navigation reaches every top-level section, and every link lands on one
+    nav = re.search(r"<nav>(.*?)</nav>", html, re.S)
+    assert nav
+    targets = re.findall(r'href="#([^"]+)"', nav.group(1))
+    sections = set(re.findall(r'<h2 id="([^"]+)"', html))
+    assert set(targets) <= sections
+    assert sections - set(targets) <= {"summary"}, sections - set(targets)
 
 
 def test_every_command_is_in_the_readme() -> None:
