@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 from mscatlas.cli import app
 from mscatlas.kb.export import export_text
 from mscatlas.kb.records import validate_paths
+from mscatlas.kb.release import verify_release, write_release
 from mscatlas.kb.store import Store
 from mscatlas.web import create_app
-from mscatlas.web.release import verify_release, write_release
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

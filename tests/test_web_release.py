@@ -17,8 +17,8 @@ from mscatlas import __version__
 from mscatlas.cli.web import release, serve
 from mscatlas.kb.models import SCHEMA_VERSION, Dataset, EvidenceItem
 from mscatlas.kb.records import validate_paths
+from mscatlas.kb.release import JSON_NAME, MANIFEST_NAME, TSV_NAMES, verify_release
 from mscatlas.kb.store import Store
-from mscatlas.web.release import JSON_NAME, MANIFEST_NAME, TSV_NAMES, verify_release
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette asks for httpx2 instead of httpx; both work

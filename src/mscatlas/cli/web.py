@@ -67,7 +67,7 @@ def release(
     force: Annotated[bool, typer.Option("--force", help="Write through a symbolic link at --out.")] = False,
 ) -> None:
     """Write a versioned release of the accepted records: JSON, TSV and a manifest with SHA-256 sums."""
-    from mscatlas.web.release import write_release
+    from mscatlas.kb.release import write_release
 
     when = None
     if created is not None:
