@@ -104,6 +104,16 @@ def test_report_is_self_contained_and_escaped(tmp_path: Path, mini_path: Path) -
     sections = set(re.findall(r'<h2 id="([^"]+)"', html))
     assert set(targets) <= sections
     assert sections - set(targets) <= {"summary"}, sections - set(targets)
+    # every flag code in the flagged-records table is explained in its legend
+    from mscatlas.kb.models import FLAG_CODES
+
+    flags_part = html[html.index('<h2 id="flags">') :]
+    shown = set(re.findall(r'<td><span class="flag">([a-z_]+)</span></td>', flags_part))
+    assert shown
+    legend = re.search(r'<dl class="legend">(.*?)</dl>', flags_part, re.S)
+    assert legend
+    for code in shown:
+        assert f'<span class="flag">{code}</span></dt><dd>{FLAG_CODES[code]}</dd>' in legend.group(1), code
 
 
 def test_every_command_is_in_the_readme() -> None:

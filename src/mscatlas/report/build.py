@@ -10,7 +10,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from mscatlas import __version__
 from mscatlas.kb.export import export_text
-from mscatlas.kb.models import Dataset, EvidenceItem
+from mscatlas.kb.models import FLAG_CODES, Dataset, EvidenceItem
 from mscatlas.kb.summary import summarize
 from mscatlas.report.answer_section import answer_context
 from mscatlas.report.field_section import field_section_context
@@ -39,6 +39,13 @@ TABLE_ROWS = 1000
 
 def _source_label(item: EvidenceItem) -> str:
     return " + ".join(s.value.replace("_", " ") for s in item.msc_source)
+
+
+def _flag_legend(flagged: list[EvidenceItem], dataset: Dataset) -> list[tuple[str, str]]:
+    """The meaning of every flag code the flagged-records table shows, so no raw code stands alone."""
+    records = [*flagged[:TABLE_ROWS], *dataset.studies, *dataset.trials]
+    used = {f.code for r in records for f in r.flags}
+    return [(code, FLAG_CODES[code]) for code in sorted(used)]
 
 
 def report_context(dataset: Dataset) -> dict[str, Any]:
@@ -77,6 +84,7 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
         "flagged": flagged[:TABLE_ROWS],
         "flagged_total": len(flagged),
         "flagged_studies": [s for s in dataset.studies if s.flags],
+        "flag_legend": _flag_legend(flagged, dataset),
         "studies": {s.id: s for s in dataset.studies},
         "answer": answer_context(dataset),  # the opening figure (stats/answer.py)
         "field": field_section_context(dataset),  # review's selection vs the systematic search
