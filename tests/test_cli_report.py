@@ -121,3 +121,22 @@ def test_every_command_is_in_the_readme() -> None:
     for command in app.registered_commands:
         name = command.name or command.callback.__name__
         assert f"mscatlas {name}" in readme, name
+
+
+def test_evidence_map_stays_legible_at_field_scale() -> None:
+    """Many cancer types make the map taller, not wider: a page scales a wide SVG down, and
+    its labels with it (the field's map had ~6 pt labels)."""
+    from mscatlas.kb.shipped import shipped_dataset
+    from mscatlas.report.figures import MAP_CANCERS, MAP_SOURCES, evidence_map_svg
+
+    items = shipped_dataset().evidence
+    svg = evidence_map_svg(items)
+    width_pt = float(re.search(r'width="([\d.]+)pt"', svg).group(1))
+    assert width_pt <= 12 * 72  # about a page wide at its natural size
+    sizes = [float(s) for s in re.findall(r"font-size: ?([\d.]+)px", svg)]
+    assert sizes and min(sizes) >= 9
+    n_sources = len({s.value for i in items for s in i.msc_source})
+    assert n_sources > MAP_SOURCES  # the fold is exercised on the shipped data
+    assert f"other sources ({n_sources - MAP_SOURCES})" in svg
+    n_cancers = len({i.cancer_type for i in items})
+    assert ("other cancer types (" in svg) == (n_cancers > MAP_CANCERS)

@@ -52,34 +52,55 @@ def bar_chart_svg(counts: Counter[str], title: str) -> str:
         return svg_inline(fig)
 
 
+MAP_SOURCES = 9  # columns before the rest fold into "other sources"
+MAP_CANCERS = 40  # rows before the rest fold into "other cancer types"
+MAP_LABEL_PT = 10  # cell counts and axis labels; the figure stays ~10 in wide so they stay legible
+
+
+def _fold(names: list[str], keep: int, other: str) -> dict[str, str]:
+    """Each name to itself if among the first ``keep``, else to the ``other`` bucket."""
+    folded = {n: n for n in names[:keep]}
+    rest = names[keep:]
+    folded.update({n: f"{other} ({len(rest)})" for n in rest})
+    return folded
+
+
 def evidence_map_svg(items: Sequence[EvidenceItem]) -> str:
-    """MSC source x cancer type; colour = (inhibits - promotes) / items; cells show i/p/n counts."""
-    cells: dict[tuple[str, str], Counter[str]] = {}
+    """Cancer type (rows) x MSC source (columns); colour = (inhibits - promotes) / items; cells
+    show i/p/n counts. Cancer types run down the page, so the field's many types make the map
+    taller, not wider: a wide figure is scaled down in the page and its labels become unreadable."""
+    by_source: Counter[str] = Counter()
+    by_cancer: Counter[str] = Counter()
     for item in items:
         for source in dict.fromkeys(s.value for s in item.msc_source):
-            cells.setdefault((source, item.cancer_type), Counter())[item.direction.value] += 1
-    sources = sorted(
-        {s for s, _ in cells}, key=lambda s: -sum(sum(c.values()) for (x, _), c in cells.items() if x == s)
-    )
-    cancers = sorted(
-        {c for _, c in cells}, key=lambda c: -sum(sum(v.values()) for (_, x), v in cells.items() if x == c)
-    )
-    grid = np.full((len(sources), len(cancers)), np.nan)
-    for (s, c), counter in cells.items():
+            by_source[source] += 1
+            by_cancer[item.cancer_type] += 1
+    source_of = _fold(sorted(by_source, key=lambda s: (-by_source[s], s)), MAP_SOURCES, "other sources")
+    cancer_of = _fold(sorted(by_cancer, key=lambda c: (-by_cancer[c], c)), MAP_CANCERS, "other cancer types")
+    cells: dict[tuple[str, str], Counter[str]] = {}
+    for item in items:
+        for source in dict.fromkeys(source_of[s.value] for s in item.msc_source):
+            cells.setdefault((cancer_of[item.cancer_type], source), Counter())[item.direction.value] += 1
+    sources = list(dict.fromkeys(source_of.values()))
+    cancers = list(dict.fromkeys(cancer_of.values()))
+    grid = np.full((len(cancers), len(sources)), np.nan)
+    for (c, s), counter in cells.items():
         total = sum(counter.values())
-        grid[sources.index(s), cancers.index(c)] = (counter["inhibits"] - counter["promotes"]) / total
-    with plt.rc_context(_RC):
-        fig, ax = plt.subplots(figsize=(0.6 * len(cancers) + 2.5, 0.5 * len(sources) + 2.4))
+        grid[cancers.index(c), sources.index(s)] = (counter["inhibits"] - counter["promotes"]) / total
+    with plt.rc_context({**_RC, "font.size": MAP_LABEL_PT}):
+        fig, ax = plt.subplots(figsize=(0.62 * len(sources) + 3.6, 0.3 * len(cancers) + 2.6))
         image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
-        for (s, c), counter in cells.items():
+        for (c, s), counter in cells.items():
             label = f"{counter['inhibits']}/{counter['promotes']}/{counter['no_effect'] + counter['mixed']}"
-            row, col = sources.index(s), cancers.index(c)
+            row, col = cancers.index(c), sources.index(s)
             colour = "white" if abs(grid[row, col]) > 0.55 else "black"  # legible on dark cells
-            ax.text(col, row, label, ha="center", va="center", fontsize=7, color=colour)
-        ax.set_xticks(range(len(cancers)), list(cancers), rotation=60, ha="right")
-        ax.set_yticks(range(len(sources)), [s.replace("_", " ") for s in sources])
-        ax.set_title("Evidence map: items inhibiting / promoting / no effect or mixed")
-        bar = fig.colorbar(image, ax=ax, shrink=0.8)
+            ax.text(col, row, label, ha="center", va="center", fontsize=MAP_LABEL_PT - 1, color=colour)
+        ax.set_xticks(range(len(sources)), [s.replace("_", " ") for s in sources], rotation=45, ha="right")
+        ax.set_yticks(range(len(cancers)), cancers)
+        ax.xaxis.tick_top()
+        plt.setp(ax.get_xticklabels(), rotation=45, ha="left")
+        ax.set_title("Evidence map: items inhibiting / promoting / no effect or mixed", pad=12)
+        bar = fig.colorbar(image, ax=ax, shrink=0.5, location="bottom", pad=0.02)
         bar.set_label("(inhibits − promotes) / items")
         return svg_inline(fig)
 
