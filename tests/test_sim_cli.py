@@ -256,16 +256,27 @@ def test_run_tasks_on_a_scheduler_address() -> None:
 
 
 def test_every_simulation_output_carries_its_validation() -> None:
-    """Issue 12 part 3: the calibrated parameters never lose to the baseline silently."""
-    from mscatlas.sim.calibrate import out_of_sample, shipped_validation
+    """Issue 12 part 3: the calibrated parameters never lose to the baseline silently, and the
+    default is whichever of calibrated and assumed does not lose out of sample."""
+    from mscatlas.sim.calibrate import default_calibration, out_of_sample, shipped_validation
 
     runner = CliRunner()
     data = json.loads(runner.invoke(sim_app, ["cm", "--json"]).stdout)
     v = data["validation"]
     stored = shipped_validation()
-    assert v["accuracy"] == stored["loo_accuracy"] and v["baseline_accuracy"] == stored["baseline_accuracy"]
-    assert v["loses_to_baseline"] is (stored["loo_accuracy"] < stored["baseline_accuracy"])
-    text = runner.invoke(sim_app, ["cm"], terminal_width=400).stdout
-    assert "leave-one-study-out direction accuracy" in text
-    assert ("LOSES TO" in text) is v["loses_to_baseline"]
+    calibrated = out_of_sample("calibrated")
+    assert calibrated["accuracy"] == stored["loo_accuracy"]
+    assert calibrated["baseline_accuracy"] == stored["baseline_accuracy"]
+    loses = stored["loo_accuracy"] < stored["baseline_accuracy"]
+    assert calibrated["loses_to_baseline"] is loses
+    chosen, why = default_calibration()
+    text = " ".join(runner.invoke(sim_app, ["cm"], terminal_width=400).stdout.split())
+    assert "validation:" in text
+    if loses:
+        assert chosen is None and data["parameters"] == "assumed"
+        assert "loses to the majority baseline" in data["note"] and why in data["note"]
+        assert "loses to the majority baseline" in text
+        assert v == out_of_sample("assumed")
+    else:
+        assert chosen is not None and data["parameters"] == "calibrated" and v == calibrated
     assert out_of_sample("assumed")["parameters"] == "assumed"
