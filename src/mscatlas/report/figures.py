@@ -95,10 +95,9 @@ def evidence_map_svg(items: Sequence[EvidenceItem]) -> str:
             row, col = cancers.index(c), sources.index(s)
             colour = "white" if abs(grid[row, col]) > 0.55 else "black"  # legible on dark cells
             ax.text(col, row, label, ha="center", va="center", fontsize=MAP_LABEL_PT - 1, color=colour)
-        ax.set_xticks(range(len(sources)), [s.replace("_", " ") for s in sources], rotation=45, ha="right")
+        ax.set_xticks(range(len(sources)), [s.replace("_", " ") for s in sources], rotation=45, ha="left")
         ax.set_yticks(range(len(cancers)), cancers)
         ax.xaxis.tick_top()
-        plt.setp(ax.get_xticklabels(), rotation=45, ha="left")
         ax.set_title("Evidence map: items inhibiting / promoting / no effect or mixed", pad=12)
         bar = fig.colorbar(image, ax=ax, shrink=0.5, location="bottom", pad=0.02)
         bar.set_label("(inhibits − promotes) / items")
