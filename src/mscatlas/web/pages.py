@@ -13,6 +13,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from mscatlas import __version__
 from mscatlas._svg import csp_safe_svg
+from mscatlas.kb.links import anchor
 from mscatlas.kb.models import FLAG_CODES, Dataset, EvidenceItem, Study
 from mscatlas.kb.store import EvidenceFilter, Store
 from mscatlas.report.answer_section import answer_context
@@ -73,6 +74,16 @@ def label(value: Any) -> str:
     return text.replace("_", " ")
 
 
+# Record fields that hold identifiers of one kind (kb/links.py), linked where a page shows them.
+ID_FIELDS = {
+    "doi": "doi",
+    "pmid": "pmid",
+    "pmcid": "pmcid",
+    "nct_id": "trial",
+    "pmids": "pmid",
+    "result_pmids": "pmid",
+}
+
 FACET_TITLES = {
     "msc_source": "MSC source",
     "curation_status": "curation status",
@@ -103,8 +114,10 @@ def make_templates() -> Environment:
         package_version=__version__,
         flag_meaning=FLAG_CODES,
         record_paths=RECORD_PATHS,
+        id_kinds=ID_FIELDS,
     )
     env.filters["label"] = label
+    env.filters["link"] = anchor  # identifiers to their public pages (kb/links.py)
     env.filters["shown"] = shown
     env.filters["trial_date"] = lambda value: date_text(value) or "not recorded"
     env.filters["facet_title"] = lambda name: FACET_TITLES.get(name, label(name))
@@ -154,7 +167,15 @@ def _pager(path: str, params: dict[str, Any], paging: Paging, total: int) -> dic
 
 # What the answer figure reads from each item (stats/answer.py).
 _ANSWER_FIELDS = {
-    "id", "study", "msc_source", "delivery", "setting", "engineering", "direction", "curation_status", "flags"
+    "id",
+    "study",
+    "msc_source",
+    "delivery",
+    "setting",
+    "engineering",
+    "direction",
+    "curation_status",
+    "flags",
 }
 
 
