@@ -82,14 +82,21 @@ def test_dose_command() -> None:
     assert unordered.exit_code == 2 and "which side of the ratio is MSC" in unordered.stderr  # bad input
 
 
+def assert_nothing_loaded_from_elsewhere(html: str) -> None:
+    """Links out (``<a href>`` to an identifier's page) are fine; anything a browser would fetch
+    (``src``, ``<link>``, CSS ``url()`` or ``@import``) is not: the report opens offline."""
+    assert not re.search(r"\bsrc\s*=\s*[\"']?(?:https?:)?//", html), "external resource"
+    assert not re.search(r"<link\b|@import|url\(\s*[\"']?(?:https?:)?//", html), "external style"
+    assert set(re.findall(r"<(\w+)\b[^>]*\bhref\s*=\s*[\"']?(?:https?:)?//", html)) <= {"a"}
+
+
 def test_report_is_self_contained_and_escaped(tmp_path: Path, mini_path: Path) -> None:
     db = _db(tmp_path, mini_path)
     out = tmp_path / "rep"
     result = runner.invoke(app, ["report", "--db", db, "--out", str(out)])
     assert result.exit_code == 0, result.output
     html = (out / "index.html").read_text(encoding="utf-8")
-    assert not re.search(r"(?:src|href)\s*=\s*[\"']?(?:https?:)?//", html), "external reference"
-    assert "http://" not in html and "https://" not in html
+    assert_nothing_loaded_from_elsewhere(html)
     assert "<script" not in html  # the fixture's flag note holds a script tag: it shows as text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert html.count("<svg") >= 2  # evidence map and count charts, inline

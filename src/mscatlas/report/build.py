@@ -1,4 +1,5 @@
-"""Build the self-contained HTML report: one file, figures inline as SVG, no external URLs."""
+"""Build the self-contained HTML report: one file, figures inline as SVG, nothing loaded from
+elsewhere (identifiers link out to their public pages, which a reader may follow or not)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from mscatlas import __version__
+from mscatlas.kb.citations import bibliography
 from mscatlas.kb.export import export_text
+from mscatlas.kb.links import anchor
 from mscatlas.kb.models import FLAG_CODES, Dataset, EvidenceItem
 from mscatlas.kb.summary import summarize
 from mscatlas.report.answer_section import answer_context
@@ -86,6 +89,7 @@ def report_context(dataset: Dataset) -> dict[str, Any]:
         "flagged_studies": [s for s in dataset.studies if s.flags],
         "flag_legend": _flag_legend(flagged, dataset),
         "studies": {s.id: s for s in dataset.studies},
+        "bibliography": bibliography(dataset.studies, items),  # what the "(24)" citations link to
         "answer": answer_context(dataset),  # the opening figure (stats/answer.py)
         "field": field_section_context(dataset),  # review's selection vs the systematic search
         "intake": intake_section_context(dataset),  # PRISMA 2020 flow of the shipped search
@@ -150,6 +154,7 @@ def build_report(dataset: Dataset, out_dir: str | Path) -> Path:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["link"] = anchor  # identifiers to their public pages (links out; nothing is fetched)
     context = report_context(dataset)
     html = env.get_template("report.html.j2").render(**context)
     out = Path(out_dir)

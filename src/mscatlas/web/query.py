@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+from mscatlas.kb.citations import study_citation  # shared with the report's bibliography
 from mscatlas.kb.enums import (
     MscSource,
     Phase,
@@ -94,19 +95,6 @@ def matches_text(haystack: str, terms: Sequence[str]) -> bool:
 def evidence_text(item: EvidenceItem) -> str:
     """What full-text search looks in (the store's search column holds the same text)."""
     return evidence_search_text(record_json(item))
-
-
-def study_citation(study: Study) -> str:
-    """The study as a one-line citation: authors, title, journal, year, volume, pages."""
-    authors = ", ".join(study.authors) + (" et al." if study.et_al else "")
-    where = study.journal + f" {study.year}"
-    if study.volume:
-        where += f";{study.volume}"
-        if study.issue:
-            where += f"({study.issue})"
-    if study.pages:
-        where += f":{study.pages}"
-    return f"{authors.rstrip('.')}. {study.title.rstrip('.')}. {where}."
 
 
 def study_text(study: Study) -> str:
