@@ -25,6 +25,8 @@ COLUMNS: dict[str, type] = {
     "kind": np.int8,  # CANCER or MSC
     "phase": np.int8,  # cycle phase of a cancer cell: 0 G0/G1, 1 S, 2 G2/M (MSC: 0)
     "clone": np.int32,  # index of the founding agent; daughters inherit it
+    "vx": np.float64,  # mechanical velocity of the last mechanics step, µm/h (0 without mechanics)
+    "vy": np.float64,
 }
 """Column name -> dtype of every per-agent array."""
 
@@ -39,6 +41,8 @@ class Agents:
     kind: NDArray[np.int8]
     phase: NDArray[np.int8]
     clone: NDArray[np.int32]
+    vx: NDArray[np.float64]
+    vy: NDArray[np.float64]
     n: int = 0
     grown: int = 0  # how many times the arrays were reallocated
 
@@ -81,6 +85,8 @@ class Agents:
         self.kind[rows] = kind
         self.phase[rows] = phase
         self.clone[rows] = np.arange(self.n, self.n + k) if clone is None else clone
+        self.vx[rows] = 0.0
+        self.vy[rows] = 0.0
         self.n += k
         return rows
 

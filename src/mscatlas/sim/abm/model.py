@@ -19,6 +19,11 @@ event (phase advance, division or death) with the probabilities of competing exp
 clocks over ``dt``. MSCs take a biased random walk up the CXCL12 gradient (:mod:`.chemotaxis`)
 and are lost at the rate set by ``xenograft.msc_half_life``; they do not divide.
 
+With ``mechanics`` set (a :class:`~.mechanics.Mechanics`; off by default) cells also push and
+pull each other with PhysiCell's potentials after they move in each step (:mod:`.mechanics`),
+and the contact terms use contact itself: the number of MSCs within interaction distance of each
+cancer cell takes the place of the voxel's MSC:cancer ratio in the same Hill term.
+
 An MSC is "homed" when the local cancer-cell density at its voxel is at least
 ``tumour_density_threshold * max_density``; the homing fraction is homed / living MSCs.
 """
@@ -38,6 +43,7 @@ from mscatlas.kb.enums import CancerClass, MscSource
 from mscatlas.sim.abm.agents import CANCER, MSC, Agents
 from mscatlas.sim.abm.chemotaxis import reflect, walk_step
 from mscatlas.sim.abm.diffusion import FieldSolver, Grid, Method
+from mscatlas.sim.abm.mechanics import Mechanics, contact_counts, relax
 from mscatlas.sim.build import cell_params, product
 from mscatlas.sim.model import balanced_fractions, hill
 from mscatlas.sim.parameters import ParameterTable, load_parameters
@@ -87,6 +93,7 @@ class AbmConfig:
     n_msc: int
     crowding: bool = True
     field_method: Method = "split"
+    mechanics: Mechanics | None = None  # PhysiCell-style potentials; None: cells overlap freely
 
     @classmethod
     def from_parameters(
@@ -348,7 +355,10 @@ class AbmModel:
             )
             extra_death = np.sum(self._sig["sig_death"] * act, axis=0)
         if msc.size and (c.contact_arrest > 0 or c.contact_death > 0):
-            ratio = counts_m[vox_c] / counts_c[vox_c]
+            if c.mechanics is None:
+                ratio = counts_m[vox_c] / counts_c[vox_c]
+            else:  # MSCs touching each cancer cell
+                ratio = self._touching(cancer).astype(float)
             touch = hill(ratio, c.contact_ec50, c.contact_hill)
             g1_factor = g1_factor * (1.0 - c.contact_arrest * touch)
             extra_death = extra_death + c.contact_death * touch
@@ -402,9 +412,38 @@ class AbmModel:
             lost = rng.random(msc.size) < -math.expm1(-c.msc_death * dt)
             a.alive[msc[lost]] = False
 
+        if c.mechanics is not None:
+            self._relax(dt)
         if a.n - int(np.count_nonzero(a.alive[: a.n])) > a.n // 4:
             a.compact()
         self.steps_done += 1
+
+    def _touching(self, cancer: NDArray[np.intp]) -> NDArray[np.int64]:
+        """How many MSCs are within interaction distance of each of the cancer rows."""
+        a, mech = self.agents, self.config.mechanics
+        assert mech is not None
+        rows = np.flatnonzero(a.alive[: a.n])
+        counts = contact_counts(a.x[rows], a.y[rows], a.kind[rows], mech, of=CANCER, touching=MSC)
+        per_row = np.zeros(a.n, np.int64)
+        per_row[rows] = counts
+        return per_row[cancer]
+
+    def _relax(self, duration: float) -> None:
+        """Cell-cell mechanics over ``duration`` hours for every living agent."""
+        a, mech = self.agents, self.config.mechanics
+        assert mech is not None
+        rows = np.flatnonzero(a.alive[: a.n])
+        x, y, vx, vy, _ = relax(
+            a.x[rows],
+            a.y[rows],
+            a.kind[rows],
+            a.vx[rows],
+            a.vy[rows],
+            duration,
+            mech,
+            extent=self.grid.extent,
+        )
+        a.x[rows], a.y[rows], a.vx[rows], a.vy[rows] = x, y, vx, vy
 
     @property
     def time(self) -> float:
