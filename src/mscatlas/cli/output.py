@@ -23,8 +23,6 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
-from mscatlas.kb.terms import UnknownTermError, resolve
-
 __all__ = [
     "BAD_INPUT",
     "FAILED",
@@ -87,6 +85,8 @@ def term(cls: type[E], text: str | None, option: str) -> E | None:
     naming the option, the nearest values and every accepted value."""
     if text is None:
         return None
+    from mscatlas.kb.terms import UnknownTermError, resolve  # here: `mscatlas --help` stays light
+
     try:
         return resolve(cls, text)
     except UnknownTermError as exc:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.stats import rankdata
 
 from mscatlas.stats._wls import FloatArray, fit_at
 from mscatlas.stats.meta_model import MetaResult, rma
@@ -81,7 +80,8 @@ def trimfill(res: MetaResult, side: Literal["left", "right"] | None = None, maxi
         previous = k0
         beta = _pooled(ys[: k - k0], vs[: k - k0], res.method)
         centred = ys - beta
-        ranks = rankdata(np.abs(centred), method="ordinal")
+        ranks = np.empty(k, dtype=np.int64)  # rankdata(method="ordinal"): ties by position
+        ranks[np.argsort(np.abs(centred), kind="stable")] = np.arange(1, k + 1)
         s_r = float(ranks[centred > 0].sum())
         k0 = max(0, round((4 * s_r - k * (k + 1)) / (2 * k - 1)))
     else:

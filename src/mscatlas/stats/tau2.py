@@ -2,7 +2,7 @@
 
 Closed-form estimators: DL (DerSimonian–Laird), HE (Hedges), HS (Hunter–Schmidt), SJ
 (Sidik–Jonkman, one step from the ML-type start var(y)·(k−1)/k). Iterative ones are solved as
-one-dimensional root problems with ``scipy.optimize.brentq`` to a tight tolerance: ML and
+one-dimensional root problems with Brent's method (SciPy's brentq, in ``_roots``) to a tight tolerance: ML and
 REML (score equations, then the likelihood at τ² = 0 is compared, as metafor does, to avoid a
 local maximum), PM (generalised Q equal to k − p) and EB (Morris' empirical Bayes, whose
 estimating equation Q·k/(k−p) = k is the same as PM's, so the two coincide).
@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.stats import chi2
+from scipy.special import gammaincinv  # chi2.ppf's own formula, without importing scipy.stats
 
+from mscatlas.stats._roots import brentq  # scipy.optimize.brentq to the bit, without its import
 from mscatlas.stats._wls import FloatArray, fit_at, trace_p, wls
 
 __all__ = ["METHODS", "estimate_tau2", "generalized_q", "tau2_qprofile_ci"]
@@ -132,6 +132,11 @@ def estimate_tau2(y: FloatArray, v: FloatArray, X: FloatArray, method: str) -> f
     raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
 
 
+def _chi2_ppf(q: float, df: float) -> float:
+    """scipy.stats.chi2.ppf(q, df), by the same formula (2·P⁻¹(df/2, q)): equal to the last bit."""
+    return float(2 * gammaincinv(df / 2, q))
+
+
 def tau2_qprofile_ci(
     y: FloatArray, v: FloatArray, X: FloatArray, tau2: float, level: float = 0.95
 ) -> tuple[float, float]:
@@ -155,6 +160,6 @@ def tau2_qprofile_ci(
             brentq(lambda t: generalized_q(y, v, X, t) - target, 0.0, upper_limit, xtol=_XTOL, rtol=_RTOL)
         )
 
-    lower = bound(float(chi2.ppf(1 - alpha / 2, k - p)))
-    upper = bound(float(chi2.ppf(alpha / 2, k - p)))
+    lower = bound(_chi2_ppf(1 - alpha / 2, k - p))
+    upper = bound(_chi2_ppf(alpha / 2, k - p))
     return lower, upper
