@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -12,11 +13,15 @@ from pathlib import Path
 import pytest
 
 from mscatlas._svg import csp_safe_svg
+from mscatlas.kb.dose import DoseParseError, parse_ratio
 from mscatlas.kb.store import Store
 from mscatlas.sim import Injection, Protocol, call_direction, run, simulate_xenograft
 from mscatlas.sim.calibrate import default_calibration
+from mscatlas.sim.parameters import load_parameters
+from mscatlas.sim.spec import SimulationSpec, parse_spec
+from mscatlas.sim.units import ev_ug_per_ml
 from mscatlas.web import create_app
-from mscatlas.web.simulate import SimulationRegistry, parse_spec
+from mscatlas.web.simulate import SimulationRegistry
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette asks for httpx2 instead of httpx; both work
@@ -97,6 +102,9 @@ def test_form_page_has_every_kind_and_the_header_link(client: TestClient) -> Non
     assert "Simulate</a>" in client.get("/").text  # the link is in every page's header
 
 
+SELECTS = {"msc_source", "cancer_class", "ev_unit", "route", "model"}
+
+
 @pytest.mark.parametrize(
     ("form", "field", "message"),
     [
@@ -121,10 +129,13 @@ def test_form_errors_are_shown_next_to_the_field(store: Store, form, field, mess
     assert message in response.text
     assert f'data-field="{field}"' in response.text
     assert len(registry) == 0  # nothing was started
-    # what was typed is kept in the form
+    # what was typed is kept in the form; a refused choice is not an option to keep, so its
+    # message echoes it
     for name, value in form.items():
-        if name != "kind":
-            assert f'value="{value}"' in response.text or f'<option value="{value}"' not in response.text
+        if name in SELECTS:
+            assert f"unknown value &#39;{value}&#39;" in response.text
+        elif name != "kind":
+            assert f'name="{name}" value="{value}"' in response.text
 
 
 def test_only_the_fields_of_the_chosen_kind_are_checked() -> None:
@@ -366,3 +377,111 @@ def test_module_has_no_global_registry(tmp_path: Path) -> None:
         assert a.state.simulations is not b.state.simulations
     finally:
         one.close()
+
+
+# ------------------------------------------------------------------ the request model
+
+
+def test_openapi_lists_the_request_schema_and_its_fields(client: TestClient) -> None:
+    doc = client.get("/api/openapi.json").json()
+    body = doc["paths"]["/api/simulations"]["post"]["requestBody"]
+    assert body["required"] is True
+    ref = body["content"]["application/json"]["schema"]["$ref"]
+    schema = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    fields = {
+        "kind", "msc_source", "cancer_class", "ratio", "cm_percent", "ev_amount", "ev_unit", "hours",
+        "msc_dose", "route", "schedule", "days", "n_animals", "model", "seed",
+    }  # fmt: skip
+    assert set(schema["properties"]) == fields
+    assert schema["additionalProperties"] is False  # unknown fields are refused
+    props = schema["properties"]
+    assert props["kind"]["enum"] == ["coculture", "transwell", "cm", "ev", "xenograft"]
+    assert props["route"]["enum"] == ["intravenous", "intratumoral", "co_injection"]
+    assert {"ug/mL", "µg/mL", "particles/mL"} <= set(props["ev_unit"]["enum"])
+    assert props["hours"]["exclusiveMinimum"] == 0 and props["hours"]["maximum"] == 720
+    assert props["n_animals"]["minimum"] == 1 and props["n_animals"]["maximum"] == 50
+    assert props["schedule"]["type"] == "array"
+    source = doc["components"]["schemas"][props["msc_source"]["$ref"].rsplit("/", 1)[1]]
+    assert "bone_marrow" in source["enum"]
+
+
+def test_api_and_form_give_the_same_messages(client: TestClient) -> None:
+    bad = {"kind": "coculture", "hours": "-5", "ratio": "10 to 1"}
+    api = client.post("/api/simulations", json=bad)
+    assert api.status_code == 422
+    messages = {p["param"]: p["message"] for p in api.json()["detail"]}
+    _, errors = parse_spec(bad)
+    assert messages == {k: f"{k}: {m}" for k, m in errors.items()}
+    assert "must be more than 0 and at most 720 (got -5)" in messages["hours"]
+    assert "such as 1:10" in messages["ratio"]  # parse_ratio's accepted forms
+    assert {p["value"] for p in api.json()["detail"]} == {"-5", "10 to 1"}
+
+
+def test_api_reads_synonyms_and_list_or_text_schedules(client: TestClient) -> None:
+    ok = client.post("/api/simulations", json={"kind": "cm", "msc_source": "UC-MSC", "cm_percent": 10})
+    assert ok.status_code == 202, ok.text
+    assert ok.json()["request"]["msc_source"] == "umbilical_cord"
+    wait_done(client, ok.headers["location"])
+    spec, _ = parse_spec({"kind": "xenograft", "schedule": "14, 0,7", "days": "21"})
+    assert spec is not None and spec.schedule == (0.0, 7.0, 14.0)
+    assert SimulationSpec.model_validate({"kind": "xenograft", "schedule": [14, 0, 7]}).schedule == (0, 7, 14)
+    _, errors = parse_spec({"kind": "xenograft", "n_animals": True})
+    assert errors == {"n_animals": "must be a number, not true or false"}
+
+
+# ------------------------------------------------------------------ said once: ratios and EV units
+
+
+@pytest.mark.parametrize("text", ["1:10", "10:1", "0.1", "1:10 (MSC:cancer)", "K562 and MSCs at 10:1"])
+def test_the_web_reads_ratios_with_parse_ratio(text: str) -> None:
+    spec, errors = parse_spec({"kind": "transwell", "ratio": text})
+    assert errors == {} and spec is not None
+    assert spec.msc_per_cancer == parse_ratio(text)
+
+
+def test_a_bad_ratio_gets_parse_ratios_message() -> None:
+    with pytest.raises(DoseParseError) as raised:
+        parse_ratio("10 to 1")
+    assert parse_spec({"ratio": "10 to 1"})[1] == {"ratio": str(raised.value)}
+
+
+def test_ev_units_convert_by_hand_computed_factors() -> None:
+    table = load_parameters()
+    per_well = table.value("cancer", "hematological", "well_volume")
+    per_ug = table.value("ev", "particles_per_ug")
+    cases = [
+        (500.0, "ng/mL", 0.5),
+        (2.0, "mg/mL", 2000.0),
+        (20.0, "ug/mL", 20.0),
+        (20.0, "µg/mL", 20.0),  # micro sign
+        (20.0, "μg/mL", 20.0),  # Greek mu
+        (20.0, "UG/ML", 20.0),
+        (30.0, "ug", 30.0 / per_well),
+        (30.0, "µg", 30.0 / per_well),
+        (3e10, "particles/mL", 3e10 / per_ug),
+    ]
+    for amount, unit, expected in cases:
+        got = ev_ug_per_ml(amount, unit, cancer_class="hematological")
+        assert got == pytest.approx(expected, rel=1e-12), unit
+    assert ev_ug_per_ml(30.0, "ug", well_volume_ml=0.5) == pytest.approx(60.0)
+    with pytest.raises(ValueError, match="accepted: ug/mL, ng/mL, mg/mL, ug, particles/mL"):
+        ev_ug_per_ml(1.0, "furlongs")
+
+
+@pytest.mark.parametrize(
+    ("amount", "unit"), [("50", "µg/mL"), ("500", "ng/mL"), ("20", "ug"), ("5e11", "particles/mL")]
+)
+def test_cli_and_web_accept_the_same_ev_units_and_agree(amount: str, unit: str) -> None:
+    from typer.testing import CliRunner
+
+    from mscatlas.cli.sim import sim_app
+
+    spec, errors = parse_spec({"kind": "ev", "ev_amount": amount, "ev_unit": unit, "cancer_class": "solid"})
+    assert errors == {} and spec is not None
+    cli = CliRunner().invoke(
+        sim_app, ["ev", "--amount", amount, "--unit", unit, "--hours", "24", "--assumed", "--json"]
+    )
+    assert cli.exit_code == 0, cli.output
+    cli_dose = json.loads(cli.stdout)["protocol"]["ev_ug_per_ml"]
+    assert spec.ev_ug_per_ml == pytest.approx(cli_dose, rel=1e-12)
+    assert cli_dose == pytest.approx(ev_ug_per_ml(float(amount), unit), rel=1e-12)
