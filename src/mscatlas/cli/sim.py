@@ -301,14 +301,11 @@ def cm(
     )
 
 
-_EV_UNITS = {"ug/mL": 1.0, "µg/mL": 1.0, "ng/mL": 1e-3, "mg/mL": 1e3}
-
-
 @sim_app.command()
 def ev(
     amount: Annotated[float, typer.Option("--amount", min=0.0, help="EV dose.")] = 50.0,
     unit: Annotated[
-        str, typer.Option("--unit", help="ug/mL, ng/mL, mg/mL, ug (per well) or particles/mL.")
+        str, typer.Option("--unit", help="ug/mL (or µg/mL), ng/mL, mg/mL, ug (per well) or particles/mL.")
     ] = "ug/mL",
     msc_source: SourceOption = MscSource.bone_marrow,
     cancer_class: ClassOption = CancerClass.solid,
@@ -320,17 +317,14 @@ def ev(
 ) -> None:
     """Extracellular vesicles added once at the start, taken up and degraded."""
     from mscatlas.sim.parameters import load_parameters
+    from mscatlas.sim.units import ev_ug_per_ml
 
     calibration, used = _calibration(assumed, calibration_file)
     table = load_parameters()
-    if unit in _EV_UNITS:
-        dose = amount * _EV_UNITS[unit]
-    elif unit in ("ug", "µg"):
-        dose = amount / table.value("cancer", cancer_class.value, "well_volume")
-    elif unit == "particles/mL":
-        dose = amount / table.value("ev", "particles_per_ug")
-    else:
-        bad_input(f"unknown EV unit '{unit}'")
+    try:
+        dose = ev_ug_per_ml(amount, unit, cancer_class=cancer_class.value, table=table)
+    except ValueError as exc:
+        bad_input(f"--unit: {exc}")
     proto = Protocol("extracellular_vesicles", hours, ev_ug_per_ml=dose, cancer_cells=cancer_cells)
     outcome = run(proto, msc_source.value, cancer_class, table=table, calibration=calibration)
     _report(outcome, as_json, f"EVs {amount:g} {unit}, {msc_source.value} on {cancer_class.value}", used)
