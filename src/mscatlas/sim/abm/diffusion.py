@@ -4,20 +4,31 @@ The grid is cell-centred: voxel ``(j, i)`` covers ``[i h, (i+1) h) x [j h, (j+1)
 have shape ``(ny, nx)``. Every boundary is zero-flux (a reflecting wall), written with mirror
 ghost voxels, so diffusion alone never changes the total amount.
 
-One step of length ``dt`` is split into three parts, each exact or unconditionally stable:
+Three methods advance ``dc/dt = D lap(c) - k c + s`` by a step ``dt``; all are unconditionally
+stable and solve tridiagonal or sparse systems factorised once.
 
-1. secretion: ``c += dt * source`` (explicit; the source does not depend on ``c``);
-2. diffusion: backward Euler. ``method="split"`` solves it one axis at a time (Lie splitting of
-   the two 1D backward-Euler operators, also called locally one-dimensional); each 1D system is
-   symmetric positive definite and tridiagonal, factorised once with LAPACK ``dpttrf`` and
-   solved for all rows at once with ``dpttrs`` (cost and memory linear in the number of voxels).
-   ``method="direct"`` solves the full 2D backward-Euler system with a sparse LU factorisation
-   (``scipy.sparse.linalg.splu``) computed once; it is the reference and suits small grids;
-3. decay: ``c *= exp(-k dt)``, the exact solution of ``dc/dt = -k c``.
+- ``method="douglas"`` (the default): the Douglas-Gunn alternating-direction scheme with the
+  decay inside the operator, ``A = A_x + A_y`` with ``A_x = -D d_xx + k/2``:
+  ``(I + dt A_x)(I + dt A_y) c' = c + dt s + dt^2 A_x A_y c``. Its fixed point is exactly the
+  discrete steady state ``A c = s`` (the splitting error cancels at rest), it is first order in
+  time for transients, and it costs two tridiagonal solves plus two stencil sweeps a step.
+- ``method="split"``: secretion ``c += dt s`` (explicit), then backward Euler one axis at a time
+  (Lie splitting, "locally one-dimensional", the scheme of BioFVM/PhysiCell), then exact decay
+  ``c *= exp(-k dt)``. Its fixed point carries an ``O(dt^2 A_x A_y)`` splitting error, which is
+  large near a point source when ``D dt / h^2 >> 1``.
+- ``method="direct"``: secretion, then the full 2D backward-Euler system solved with a sparse LU
+  factorisation (``scipy.sparse.linalg.splu``) computed once (a reference for small grids), then
+  exact decay.
 
-Both diffusion operators keep the total exactly (to rounding): each 1D matrix and the 2D matrix
-have unit column sums. With no source the total therefore follows ``exp(-k t)`` exactly.
-Time accuracy is first order in ``dt``; space accuracy is second order in ``h``.
+The tridiagonal systems are symmetric positive definite: LAPACK ``dpttrf`` factorises each once
+and ``dpttrs`` solves every row (or column) of the field in one call, in place. How large a step
+is accurate enough is measured, not assumed: :mod:`mscatlas.sim.abm.accuracy` compares each
+method with the analytic field of a point source and picks the step from an error tolerance.
+
+Without decay and source, ``split`` and ``direct`` keep the total exactly (each matrix has unit
+column sums) and ``douglas`` too; with decay the total follows ``exp(-k t)`` exactly under
+``split`` and ``direct`` and ``((1 + (k dt/2)^2) / (1 + k dt/2)^2)^n`` under ``douglas``.
+Space accuracy is second order in ``h``.
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ from scipy.sparse.linalg import splu
 __all__ = ["FieldSolver", "Grid"]
 
 Array = NDArray[np.float64]
-Method = Literal["split", "direct"]
+Method = Literal["douglas", "split", "direct"]
 
 
 @dataclass(frozen=True)
@@ -97,23 +108,25 @@ class _Tridiagonal:
     e: Array
 
     @classmethod
-    def factor(cls, n: int, r: float) -> _Tridiagonal:
-        d = np.full(n, 1.0 + 2.0 * r)
+    def factor(cls, n: int, r: float, shift: float = 0.0) -> _Tridiagonal:
+        """Factorise ``(1 + shift) I + r T``."""
+        d = np.full(n, 1.0 + shift + 2.0 * r)
         if n > 1:
-            d[0] = d[-1] = 1.0 + r
+            d[0] = d[-1] = 1.0 + shift + r
         else:
-            d[0] = 1.0
+            d[0] = 1.0 + shift
         e = np.full(max(n - 1, 0), -r)
         d, e, info = lapack.dpttrf(d, e)
         if info != 0:
             raise np.linalg.LinAlgError(f"dpttrf failed with info={info}")
         return cls(d, e)
 
-    def solve(self, b: Array) -> Array:
-        """Solve along the first axis of ``b`` (shape ``(n, m)``)."""
+    def solve(self, b: Array, *, overwrite: bool = False) -> Array:
+        """Solve along the first axis of ``b`` (shape ``(n, m)``; in place if ``overwrite`` and
+        ``b`` is Fortran-ordered)."""
         if self.d.size == 1:
-            return b
-        x, info = lapack.dpttrs(self.d, self.e, b)
+            return b / self.d[0]
+        x, info = lapack.dpttrs(self.d, self.e, b, overwrite_b=overwrite)
         if info != 0:
             raise np.linalg.LinAlgError(f"dpttrs failed with info={info}")
         return x
@@ -131,7 +144,7 @@ class FieldSolver:
     diffusivity: float
     decay: float
     dt: float
-    method: Method = "split"
+    method: Method = "douglas"
     _x: _Tridiagonal | None = field(init=False, default=None, repr=False)
     _y: _Tridiagonal | None = field(init=False, default=None, repr=False)
     _lu: object = field(init=False, default=None, repr=False)
@@ -140,7 +153,12 @@ class FieldSolver:
         if self.diffusivity < 0 or self.decay < 0 or self.dt <= 0:
             raise ValueError("diffusivity and decay must be >= 0 and dt > 0")
         r = self.diffusivity * self.dt / self.grid.h**2
-        if self.method == "split":
+        self._r = r
+        self._half_decay = 0.5 * self.decay * self.dt
+        if self.method == "douglas":
+            self._x = _Tridiagonal.factor(self.grid.nx, r, self._half_decay)
+            self._y = _Tridiagonal.factor(self.grid.ny, r, self._half_decay)
+        elif self.method == "split":
             self._x = _Tridiagonal.factor(self.grid.nx, r)
             self._y = _Tridiagonal.factor(self.grid.ny, r)
         elif self.method == "direct":
@@ -153,13 +171,15 @@ class FieldSolver:
             )
             self._lu = splu(sp.csc_matrix(a))
         else:
-            raise ValueError(f"unknown method '{self.method}' (split or direct)")
+            raise ValueError(f"unknown method '{self.method}' (douglas, split or direct)")
         self._decay_factor = math.exp(-self.decay * self.dt)
 
     def step(self, c: Array, source: Array | None = None) -> Array:
         """The field one step later (a new array; ``c`` has shape ``grid.shape``)."""
         if c.shape != self.grid.shape:
             raise ValueError(f"field of shape {c.shape}, grid is {self.grid.shape}")
+        if self.method == "douglas":
+            return self._douglas(c, source)
         c = c + self.dt * source if source is not None else c
         if self.diffusivity > 0:
             if self.method == "split":
@@ -172,6 +192,28 @@ class FieldSolver:
         if self.decay > 0:
             c = c * self._decay_factor
         return np.ascontiguousarray(c)
+
+    def _douglas(self, c: Array, source: Array | None) -> Array:
+        assert self._x is not None and self._y is not None
+        rhs = c + self.dt * source if source is not None else c.copy()
+        if self._r == 0 and self._half_decay == 0:
+            return rhs
+        rhs += self._apply(self._apply(c, 0), 1)
+        # along x: rows of rhs are the right-hand sides; rhs.T is (nx, ny) and Fortran-ordered
+        w = self._x.solve(rhs.T, overwrite=True).T
+        return np.ascontiguousarray(self._y.solve(np.asfortranarray(w), overwrite=True))
+
+    def _apply(self, c: Array, axis: int) -> Array:
+        """``dt A`` along one axis (0: y, 1: x): ``r T c + (k dt / 2) c`` with zero-flux ends."""
+        out = self._half_decay * c
+        if self._r > 0 and c.shape[axis] > 1:
+            flux = self._r * np.diff(c, axis=axis)
+            lo = [slice(None)] * 2
+            hi = [slice(None)] * 2
+            lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+            out[tuple(lo)] -= flux
+            out[tuple(hi)] += flux
+        return out
 
     def run(self, c: Array, steps: int, source: Array | None = None) -> Array:
         """The field after ``steps`` steps with a constant ``source``."""

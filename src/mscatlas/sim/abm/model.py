@@ -92,7 +92,8 @@ class AbmConfig:
     n_cancer: int
     n_msc: int
     crowding: bool = True
-    field_method: Method = "split"
+    field_method: Method = "douglas"
+    field_substeps: int = 1  # field steps per agent step (see mscatlas.sim.abm.accuracy)
     mechanics: Mechanics | None = None  # PhysiCell-style potentials; None: cells overlap freely
 
     @classmethod
@@ -255,9 +256,12 @@ class AbmModel:
         }
         self.cxcl12 = np.zeros(self.grid.shape)
         self.paracrine = np.zeros((len(ch), *self.grid.shape))
-        self._cxcl_solver = FieldSolver(self.grid, c.cxcl12_diffusivity, c.cxcl12_decay, c.dt, c.field_method)
+        if c.field_substeps < 1:
+            raise ValueError(f"AbmConfig.field_substeps must be >= 1, got {c.field_substeps}")
+        fdt = c.dt / c.field_substeps
+        self._cxcl_solver = FieldSolver(self.grid, c.cxcl12_diffusivity, c.cxcl12_decay, fdt, c.field_method)
         self._sig_solvers = [
-            FieldSolver(self.grid, c.paracrine_diffusivity, c.sig_decay[i], c.dt, c.field_method) for i in ch
+            FieldSolver(self.grid, c.paracrine_diffusivity, c.sig_decay[i], fdt, c.field_method) for i in ch
         ]
         self._seed_agents()
         if prime_fields and c.cxcl12_decay > 0:
@@ -330,12 +334,13 @@ class AbmModel:
 
         # fields: secretion, diffusion, decay
         shape = grid.shape
-        self.cxcl12 = self._cxcl_solver.step(
-            self.cxcl12, counts_c.reshape(shape) * (c.cxcl12_secretion / self._voxel_ml)
+        sub = c.field_substeps
+        self.cxcl12 = self._cxcl_solver.run(
+            self.cxcl12, sub, counts_c.reshape(shape) * (c.cxcl12_secretion / self._voxel_ml)
         )
         for idx, solver in enumerate(self._sig_solvers):
             rate = self._sig["sig_secretion"][idx, 0] / self._voxel_ml
-            self.paracrine[idx] = solver.step(self.paracrine[idx], counts_m.reshape(shape) * rate)
+            self.paracrine[idx] = solver.run(self.paracrine[idx], sub, counts_m.reshape(shape) * rate)
 
         # cancer cells: rates in their voxel
         phase = a.phase[cancer]
