@@ -21,7 +21,6 @@ __all__ = [
     "evidence_map_svg",
     "forest_svg",
     "harvest_plot_svg",
-    "svg_inline",
 ]
 
 _RC = {
@@ -31,11 +30,6 @@ _RC = {
     "font.family": "sans-serif",
 }
 DIRECTION_COLOURS = {"inhibits": "#2166ac", "promotes": "#b2182b", "no_effect": "#999999", "mixed": "#7b3294"}
-
-
-def svg_inline(fig: matplotlib.figure.Figure) -> str:
-    """Serialise a figure to an SVG element fit for inlining in HTML5 (no URLs, no metadata)."""
-    return figure_to_svg(fig, standalone=False)
 
 
 def bar_chart_svg(counts: Counter[str], title: str) -> str:
@@ -49,7 +43,7 @@ def bar_chart_svg(counts: Counter[str], title: str) -> str:
         ax.set_title(title)
         ax.set_xlabel("evidence items")
         ax.spines[["top", "right"]].set_visible(False)
-        return svg_inline(fig)
+        return figure_to_svg(fig)
 
 
 MAP_SOURCES = 9  # columns before the rest fold into "other sources"
@@ -101,7 +95,7 @@ def evidence_map_svg(items: Sequence[EvidenceItem]) -> str:
         ax.set_title("Evidence map: items inhibiting / promoting / no effect or mixed", pad=12)
         bar = fig.colorbar(image, ax=ax, shrink=0.5, location="bottom", pad=0.02)
         bar.set_label("(inhibits − promotes) / items")
-        return svg_inline(fig)
+        return figure_to_svg(fig)
 
 
 def harvest_plot_svg(strata: Sequence[Stratum]) -> str:
@@ -137,7 +131,7 @@ def harvest_plot_svg(strata: Sequence[Stratum]) -> str:
         share.set_title("Study-level vote")
         for ax in (bars, share):
             ax.spines[["top", "right"]].set_visible(False)
-        return svg_inline(fig)
+        return figure_to_svg(fig)
 
 
 def forest_svg(effects: Sequence[dict[str, float]], title: str, xlabel: str) -> str:
@@ -156,7 +150,7 @@ def forest_svg(effects: Sequence[dict[str, float]], title: str, xlabel: str) -> 
         ax.set_xlabel(xlabel)
         ax.set_title(title)
         ax.spines[["top", "right"]].set_visible(False)
-        return svg_inline(fig)
+        return figure_to_svg(fig)
 
 
 def calibration_svg(bins: Sequence[dict[str, float]]) -> str:
@@ -177,4 +171,4 @@ def calibration_svg(bins: Sequence[dict[str, float]]) -> str:
         ax.set_xlabel("predicted P(inhibits), leave-one-study-out")
         ax.set_ylabel("observed share inhibiting")
         ax.set_title("Calibration")
-        return svg_inline(fig)
+        return figure_to_svg(fig)
