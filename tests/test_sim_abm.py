@@ -296,18 +296,14 @@ def test_cli_abm_writes_pngs_and_valid_json(tmp_path: Path) -> None:
     assert again["cancer_cells"] == data["cancer_cells"]
 
 
-def test_animation_is_a_gif_with_pillow_and_skipped_without(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_animation_is_a_gif_and_skipped_without_frames(tmp_path: Path) -> None:
     from mscatlas.sim.abm import plot
 
     model = AbmModel(_small(), seed=1)
     result = model.run(2.0, snapshot_at=[0.0, 1.0, 2.0])
     assert [s.time_h for s in result.snapshots] == [0.0, 1.0, 2.0]
     extent = result.config.domain_size
-    if plot.has_pillow():
-        assert plot.save_animation(result.snapshots, extent, tmp_path / "a.gif")
-        assert (tmp_path / "a.gif").read_bytes()[:4] == b"GIF8"
-    monkeypatch.setattr(plot, "has_pillow", lambda: False)
-    assert not plot.save_animation(result.snapshots, extent, tmp_path / "b.gif")
+    assert plot.save_animation(result.snapshots, extent, tmp_path / "a.gif")
+    assert (tmp_path / "a.gif").read_bytes()[:4] == b"GIF8"
+    assert not plot.save_animation([], extent, tmp_path / "b.gif")
     assert not (tmp_path / "b.gif").exists()

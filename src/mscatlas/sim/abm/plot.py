@@ -1,12 +1,11 @@
 """Pictures of a spatial run: PNG snapshots, a time-series figure and an optional GIF.
 
-Matplotlib draws off-screen (Agg). The GIF uses matplotlib's ``PillowWriter`` and is written only
-when Pillow can be imported; :func:`save_animation` returns ``False`` otherwise.
+Matplotlib draws off-screen (Agg). The GIF uses matplotlib's ``PillowWriter``: Pillow is a
+dependency of matplotlib (and of mscatlas), so it is always there.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,12 +19,7 @@ from matplotlib.axes import Axes
 from mscatlas.sim.abm.agents import CANCER, MSC
 from mscatlas.sim.abm.model import AbmResult, Snapshot
 
-__all__ = ["draw_tissue", "has_pillow", "plot_series", "plot_snapshot", "save_animation"]
-
-
-def has_pillow() -> bool:
-    """Whether Pillow (needed for GIFs) is installed."""
-    return importlib.util.find_spec("PIL") is not None
+__all__ = ["draw_tissue", "plot_series", "plot_snapshot", "save_animation"]
 
 
 def draw_tissue(ax: Axes, snap: Snapshot, extent: float, vmax: float) -> None:
@@ -94,8 +88,8 @@ def plot_series(result: AbmResult, path: str | Path) -> Path:
 
 
 def save_animation(snaps: Sequence[Snapshot], extent: float, path: str | Path, *, fps: int = 4) -> bool:
-    """A GIF of the snapshots; ``False`` (nothing written) without Pillow or without frames."""
-    if not snaps or not has_pillow():
+    """A GIF of the snapshots; ``False`` (nothing written) when there are none."""
+    if not snaps:
         return False
     from matplotlib.animation import FuncAnimation, PillowWriter
 
