@@ -522,7 +522,7 @@ def abm_cmd(
     cancer_class: ClassOption = CancerClass.solid,
     payload: PayloadOption = None,
     animate: Annotated[
-        bool, typer.Option("--animate", help="Also write abm.gif (needs Pillow; skipped without it).")
+        bool, typer.Option("--animate", help="Also write abm.gif.")
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -571,7 +571,7 @@ def abm_cmd(
         if save_animation(result.snapshots, extent, folder / "abm.gif"):
             files.append(folder / "abm.gif")
         else:
-            gif_note = "animation skipped: Pillow is not installed"
+            gif_note = "animation skipped: the run kept no snapshots"
     data.update(
         {
             "days": days,
