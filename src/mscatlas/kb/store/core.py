@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mscatlas.kb.store import migrate
 from mscatlas.kb.store.filters import EvidenceFilter
-from mscatlas.kb.store.tables import MetaRow
+from mscatlas.kb.store.tables import MetaRow, json_serializer
 
 __all__ = [
     "DEFAULT_DB_ENV",
@@ -156,7 +156,7 @@ class StoreCore:
         self.url = url
         self.migration = migrate.upgrade(url) if migrate_schema else None
         self.created = bool(self.migration and self.migration.created)
-        self.engine: Engine = create_engine(url, echo=echo, future=True)
+        self.engine: Engine = create_engine(url, echo=echo, future=True, json_serializer=json_serializer)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
