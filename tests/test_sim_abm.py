@@ -307,3 +307,15 @@ def test_animation_is_a_gif_and_skipped_without_frames(tmp_path: Path) -> None:
     assert (tmp_path / "a.gif").read_bytes()[:4] == b"GIF8"
     assert not plot.save_animation([], extent, tmp_path / "b.gif")
     assert not (tmp_path / "b.gif").exists()
+
+
+def test_gradient_at_equals_numpy_gradient_gathered() -> None:
+    grid = Grid(37, 23, 3.0)  # not square: an axis mix-up shows
+    c = np.random.default_rng(1).random(grid.shape)
+    gy, gx = np.gradient(c, grid.h)
+    flat = np.random.default_rng(2).integers(0, grid.size, 500)
+    flat[:4] = [0, grid.nx - 1, grid.size - grid.nx, grid.size - 1]  # the corners: one-sided
+    ax, ay = grid.gradient_at(c, flat)
+    assert np.array_equal(ax, gx.ravel()[flat]) and np.array_equal(ay, gy.ravel()[flat])
+    one = Grid(1, 1, 2.0)
+    assert [v.tolist() for v in one.gradient_at(np.ones((1, 1)), np.array([0]))] == [[0.0], [0.0]]

@@ -400,12 +400,12 @@ class AbmModel:
 
         # MSCs: chemotaxis up the CXCL12 gradient, then loss
         if msc.size:
-            gy, gx = np.gradient(self.cxcl12, grid.h)
+            gx, gy = grid.gradient_at(self.cxcl12, vox_m)
             x, y = walk_step(
                 a.x[msc],
                 a.y[msc],
-                gx.ravel()[vox_m],
-                gy.ravel()[vox_m],
+                gx,
+                gy,
                 dt=dt,
                 motility=c.msc_motility,
                 speed_max=c.msc_speed_max,
