@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mscatlas._http import CachedHttpClient
+from mscatlas.intake.sources import EuropePmcClient, PubMedClient
 from mscatlas.trials.ctgov import CacheMiss, CtgovClient, CtgovError, CtgovHTTPError, search_params
 
 CTGOV = Path(__file__).parent / "data" / "ctgov"
@@ -44,7 +47,7 @@ def _client(
         "clock": fake.clock,
         "wall_clock": fake.clock,
         "min_interval_s": 0.0,
-        "jitter_s": 0.0,  # exact waits; the jitter has its own test in test_http_retry.py
+        "jitter_s": 0.0,  # exact waits; the jitter has its own test below
     }
     options.update(kwargs)
     return CtgovClient(**options), fake
@@ -219,3 +222,43 @@ def test_search_params_checks_page_size() -> None:
     }
     with pytest.raises(ValueError):
         search_params(page_size=0)
+
+
+# ------------------------------------------------------------------ the shared retry policy
+
+
+def test_every_web_client_sends_through_the_shared_retry_helper() -> None:
+    for cls in (CtgovClient, PubMedClient, EuropePmcClient):
+        assert issubclass(cls, CachedHttpClient)
+        assert cls.send is CachedHttpClient.send, cls  # no client retries by hand
+        assert cls.get_body is CachedHttpClient.get_body, cls
+
+
+def test_backoff_has_bounded_seeded_jitter(tmp_path: Path) -> None:
+    def run(seed: int) -> list[float]:
+        answers = [httpx.Response(503), httpx.Response(502), httpx.Response(200, json={"studies": []})]
+        client, fake = _client(lambda r: answers.pop(0), tmp_path, jitter_s=0.5, seed=seed, use_cache=False)
+        assert list(client.iter_pages(search_params(term="x"))) == []
+        return fake.sleeps
+
+    sleeps = run(11)
+    draws = random.Random(11)
+    assert sleeps == [1.0 + draws.uniform(0, 0.5), 2.0 + draws.uniform(0, 0.5)]
+    assert 1.0 <= sleeps[0] <= 1.5 and 2.0 <= sleeps[1] <= 2.5
+    assert run(11) == sleeps  # the same seed, the same waits
+    assert run(12) != sleeps  # jitter: another seed, other waits
+
+
+def test_a_retry_after_beyond_the_bound_is_reported_not_waited_for(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"Retry-After": "3600"}, text="come back in an hour")
+
+    client, fake = _client(handler, tmp_path, max_retry_after_s=120.0)
+    with pytest.raises(CtgovError, match=r"asks to wait 3600 s .* more than the 120 s"):
+        client.get_study("NCT90000005")
+    assert fake.sleeps == [] and client.requests_sent == 1
+    # Within the bound, the client waits as long as it is asked (never less).
+    answers = [httpx.Response(429, headers={"Retry-After": "90"}), httpx.Response(200, json={"studies": []})]
+    client, fake = _client(lambda r: answers.pop(0), tmp_path / "ok", max_retry_after_s=120.0, jitter_s=0.5)
+    assert list(client.iter_pages(search_params(term="x"))) == []
+    assert fake.sleeps == [90.0]
