@@ -350,6 +350,18 @@ def test_api_rejects_bad_requests(client: TestClient) -> None:
         "/api/simulations", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert garbled.status_code == 400
+    huge = client.post(
+        "/api/simulations", content=b'{"hours": 1e400}', headers={"content-type": "application/json"}
+    )  # reads as infinity: refused, and echoed as text (JSON has no infinity)
+    assert huge.status_code == 422
+    assert huge.json()["detail"] == [
+        {
+            "param": "hours",
+            "where": "body",
+            "value": "inf",
+            "message": "hours: must be more than 0 and at most 720 (got inf)",
+        }
+    ]
 
 
 def test_api_is_in_the_openapi_schema(client: TestClient) -> None:

@@ -313,4 +313,7 @@ def simulate_router(
 
 
 def _plain(value: Any) -> Any:
+    """A value as JSON can echo it (``1e400`` reads as infinity, which JSON cannot write)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     return value if isinstance(value, str | int | float | bool) or value is None else str(value)
