@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from mscatlas.kb.models import EvidenceItem
-from mscatlas.kb.store import Store
+from mscatlas.kb.store import EvidenceFilter, Store
 from mscatlas.web import create_app
 
 pytestmark = pytest.mark.browser
@@ -313,24 +313,27 @@ def test_submitting_an_item_with_an_error_then_fixing_it(page: Page, store: Stor
     record_id = fresh_id("submit")
     log_in(page, "cara", "/curate/submit")
     page.wait_for_url("**/curate/submit")
+    page.locator("#advanced summary").click()  # the YAML box is the advanced option
     expect(page.locator("#item-yaml")).to_be_visible()
     shot(page, "form")
 
+    yaml_form = page.locator("#advanced form")
     page.fill("#item-yaml", item_yaml(store, record_id, direction="sideways"))
-    page.fill("#item-reason", "read in the full text")
-    page.get_by_role("button", name="Submit for review").click()
+    page.fill("#yaml-reason", "read in the full text")
+    yaml_form.get_by_role("button", name="Submit for review").click()
     errors = page.locator("#errors")
     expect(errors).to_contain_text("nothing was saved")
     expect(errors.locator('li.field-error[data-field="direction"]')).to_contain_text("inhibits")
     # The text and the reason come back as written, for fixing.
+    expect(page.locator("#item-yaml")).to_be_visible()
     expect(page.locator("#item-yaml")).to_have_value(re.compile(r"direction: sideways"))
-    expect(page.locator("#item-reason")).to_have_value("read in the full text")
+    expect(page.locator("#yaml-reason")).to_have_value("read in the full text")
     assert store.evidence_version(record_id) is None
     shot(page, "error")
 
     fixed = page.locator("#item-yaml").input_value().replace("direction: sideways", "direction: promotes")
     page.fill("#item-yaml", fixed)
-    page.get_by_role("button", name="Submit for review").click()
+    yaml_form.get_by_role("button", name="Submit for review").click()
     page.wait_for_url(f"**/evidence/{record_id}")
     expect(page.locator("h1")).to_have_text(f"Evidence {record_id}")
     expect(page.locator("#status")).to_have_text("submitted (unreviewed)")
@@ -344,6 +347,56 @@ def test_submitting_an_item_with_an_error_then_fixing_it(page: Page, store: Stor
     assert isinstance(stored, EvidenceItem) and stored.curation_status.value == "submitted"
 
 
+def test_the_structured_form_parses_the_dose_and_submits(page: Page, store: Store, shot: Shot) -> None:
+    """Issue 15 point 11: one field per model field, Check shows the parsed dose or the parse
+    error beside the dose field (server-side, no JavaScript), then the item is submitted."""
+    record_id = fresh_id("form")
+    base = store.query_evidence(EvidenceFilter(setting="in_vitro"))[0]
+    log_in(page, "cara", "/curate/submit")
+    page.wait_for_url("**/curate/submit")
+    form = page.locator("form#structured")
+
+    def field(path: str):
+        return form.locator(f'[name="{path}"]')
+
+    field("id").fill(record_id)
+    field("study").fill(base.study)
+    field("refs").fill(", ".join(str(r) for r in base.refs))
+    field("msc_species").select_option(base.msc_species.value)
+    for source in base.msc_source:
+        field(f"msc_source:{source.value}").check()
+    field("cancer_type").select_option(base.cancer_type)
+    field("cancer_class").select_option(base.cancer_class.value)
+    for path, value in (("delivery", base.delivery), ("setting", base.setting), ("endpoint", base.endpoint)):
+        field(path).select_option(value.value)
+    field("direction").select_option("inhibits")
+    field("evidence_level").select_option(base.evidence_level.value)
+    field("provenance.review_location").fill("Table 1, row 1")
+    field("provenance.summary").fill("Typed into the structured form.")
+    field("dose").fill("K562 and MSCs at 10:1")
+    form.get_by_role("button", name="Check").click()
+    expect(page.locator('[id="parsed-dose"]')).to_contain_text("MSC:cancer 1:10")
+    expect(page.locator("#checked")).to_contain_text("no problem found")
+    assert store.get(record_id) is None  # a check saves nothing
+    shot(page, "checked")
+
+    field("dose").fill("10 to 1")
+    form.get_by_role("button", name="Check").click()
+    dose_error = page.locator('[id="field-dose"] .field-error')
+    expect(dose_error).to_contain_text("ratio with its order")
+    expect(field("dose")).to_have_attribute("aria-invalid", "true")
+    shot(page, "dose-error")
+
+    field("dose").fill("1:10 (MSC:cancer)")
+    field("reason").fill("typed in")
+    form.get_by_role("button", name="Submit for review").click()
+    page.wait_for_url(f"**/evidence/{record_id}")
+    expect(page.locator("#status")).to_have_text("submitted (unreviewed)")
+    expect(page.locator("#dose")).to_contain_text("MSC:cancer 1:10")
+    stored = store.get(record_id)
+    assert isinstance(stored, EvidenceItem) and stored.provenance.summary == "Typed into the structured form."
+
+
 def test_another_editor_accepts_a_submitted_item(
     browser: Browser, server: Server, store: Store, shot: Shot
 ) -> None:
@@ -351,9 +404,10 @@ def test_another_editor_accepts_a_submitted_item(
     submitter = new_page(browser, server)
     try:
         log_in(submitter, "ed", "/curate/submit")
+        submitter.locator("#advanced summary").click()
         submitter.fill("#item-yaml", item_yaml(store, record_id))
-        submitter.fill("#item-reason", "new finding")
-        submitter.get_by_role("button", name="Submit for review").click()
+        submitter.fill("#yaml-reason", "new finding")
+        submitter.locator("#advanced form").get_by_role("button", name="Submit for review").click()
         submitter.wait_for_url(f"**/evidence/{record_id}")
         # The submitter may not review their own item: no Accept button, a note instead.
         expect(submitter.locator("#review")).to_contain_text("another editor reviews it")

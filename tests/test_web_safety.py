@@ -132,7 +132,9 @@ def test_security_headers_on_every_response(client, path) -> None:
 def test_pages_load_nothing_from_elsewhere_and_run_no_script(client, path) -> None:
     html = client.get(path).text
     assert "<script" not in html
-    assert not re.search(r'(?:src|href)="(?:https?:)?//', html)
+    assert not re.search(r'src="(?:https?:)?//', html)  # nothing is fetched from elsewhere...
+    # ...though identifiers link out to their public pages (issue 15 point 10): anchors only
+    assert set(re.findall(r'<(\w+)\b[^>]*\bhref="(?:https?:)?//', html)) <= {"a"}
     assert " style=" not in html  # inline styles would be blocked by the CSP
 
 

@@ -142,10 +142,13 @@ class Sessions:
         return user
 
 
-async def read_form(request: Request, sessions: Sessions) -> dict[str, str]:
+async def read_form(
+    request: Request, sessions: Sessions, *, max_fields: int = MAX_FORM_FIELDS
+) -> dict[str, str]:
     """The fields of a url-encoded form POST, after checking its origin and CSRF token.
 
-    The body was already limited in size by the security middleware.
+    The body was already limited in size by the security middleware; a form may have at most
+    ``max_fields`` fields (the structured curation form raises it: one field per record field).
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await request.body()
@@ -158,7 +161,7 @@ async def read_form(request: Request, sessions: Sessions) -> dict[str, str]:
             raise HTTPException(status_code=403, detail="cross-site form submission refused")
     try:
         pairs = parse_qsl(
-            body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FORM_FIELDS
+            body.decode("utf-8"), keep_blank_values=True, strict_parsing=False, max_num_fields=max_fields
         )
     except (UnicodeDecodeError, ValueError) as exc:
         raise HTTPException(status_code=400, detail=f"unreadable form: {exc}") from exc
