@@ -14,8 +14,8 @@ What it does
      tumour disc covers about half the domain);
    - the same cells at the same positions: the model's seeded start is written to PhysiCell's
      ``cells.csv``; n cancer cells and n/5 MSCs (the ratio of the default scenario);
-   - the same field: CXCL12 secreted by cancer cells at the model's rate, D = 600 µm²/min, decay
-     0.1/h, zero-flux walls;
+   - the same field, one: CXCL12 secreted by cancer cells at the model's rate, D = 600 µm²/min,
+     decay 0.1/h, zero-flux walls (the model's MSC paracrine channels and contact terms are off);
    - the same mechanics: PhysiCell's default potentials (radius 8.41 µm, repulsion 10 µm/min,
      adhesion 0.4 µm/min, relative adhesion distance 1.25) with its 0.1 min Adams-Bashforth step;
    - the same cycle (flow-cytometry model: G0/G1 -> S -> G2/M at the model's rates), basal death
@@ -70,8 +70,16 @@ def matched_config(n: int, substeps: int = 1) -> AbmConfig:
     density = base.initial_fill * base.max_density * 1e-6
     side = math.sqrt(2.0 * n / density)
     side = max(round(side / base.voxel_size), 1) * base.voxel_size
+    # one field, as in PhysiCell: no MSC paracrine channels and no contact terms
     return base.with_(
-        n_cancer=n, n_msc=n // 5, domain_size=side, mechanics=Mechanics(), field_substeps=substeps
+        n_cancer=n,
+        n_msc=n // 5,
+        domain_size=side,
+        mechanics=Mechanics(),
+        field_substeps=substeps,
+        sig_secretion=(0.0,) * len(base.sig_secretion),
+        contact_arrest=0.0,
+        contact_death=0.0,
     )
 
 

@@ -124,7 +124,7 @@ def cell_list_pairs(x: Array, y: Array, cutoff: float) -> tuple[Index, Index]:
     bx = ((x - x.min()) // cutoff).astype(np.intp)
     by = ((y - y.min()) // cutoff).astype(np.intp)
     nbx, nby = int(bx.max()) + 1, int(by.max()) + 1
-    order = np.argsort(by * nbx + bx, kind="stable")
+    order = np.argsort(by * nbx + bx)
     sbx, sby = bx[order], by[order]
     counts = np.bincount(sby * nbx + sbx, minlength=nbx * nby)
     start = np.cumsum(counts) - counts
@@ -170,11 +170,18 @@ def _pair_tables(mech: Mechanics, kind_i: NDArray, kind_j: NDArray) -> tuple[Arr
     return R[kind_i, kind_j], S[kind_i, kind_j], rep[kind_i, kind_j], adh[kind_i, kind_j]
 
 
-def _coefficient(d: Array, R: Array, S: Array, rep: Array, adh: Array) -> Array:
-    """PhysiCell's scalar ``temp_r / d`` for each pair (positive pushes apart)."""
-    fr = np.maximum(1.0 - d / R, 0.0)
-    fa = np.maximum(1.0 - d / S, 0.0)
-    return (rep * fr * fr - adh * fa * fa) / np.maximum(d, 1e-5)
+def _coefficient(d: Array, inv_R: Array, inv_S: Array, rep: Array, adh: Array) -> Array:
+    """PhysiCell's scalar ``temp_r / d`` for each pair (positive pushes apart), in place on ``d``."""
+    fr = np.maximum(1.0 - d * inv_R, 0.0)
+    fa = np.maximum(1.0 - d * inv_S, 0.0)
+    fr *= fr
+    fr *= rep
+    fa *= fa
+    fa *= adh
+    fr -= fa
+    np.maximum(d, 1e-5, out=d)
+    fr /= d
+    return fr
 
 
 def pair_velocities(
@@ -183,26 +190,31 @@ def pair_velocities(
     """Velocity (µm/h) of every point from the pair terms of the pairs ``(i, j)``."""
     n = np.asarray(x).size
     R, S, rep, adh = _pair_tables(mech, kind[i], kind[j])
-    return _sum_pairs(x, y, i, j, R, S, rep, adh, n)
+    return _sum_pairs(np.asarray(x, float), np.asarray(y, float), i, j, (1.0 / R, 1.0 / S, rep, adh), n)
 
 
 def _sum_pairs(
-    x: Array, y: Array, i: Index, j: Index, R: Array, S: Array, rep: Array, adh: Array, n: int
+    x: Array, y: Array, i: Index, j: Index, tables: tuple[Array, Array, Array, Array], n: int
 ) -> tuple[Array, Array]:
-    dx = x[i] - x[j]
-    dy = y[i] - y[j]
-    coef = _coefficient(np.sqrt(dx * dx + dy * dy), R, S, rep, adh)
-    fx, fy = coef * dx, coef * dy
-    vx = np.bincount(i, fx, minlength=n) - np.bincount(j, fx, minlength=n)
-    vy = np.bincount(i, fy, minlength=n) - np.bincount(j, fy, minlength=n)
+    """Pair terms summed to points: ``+f`` to ``i``, ``-f`` to ``j`` (so the total is zero)."""
+    dx = x[i]
+    dx -= x[j]
+    dy = y[i]
+    dy -= y[j]
+    coef = _coefficient(np.hypot(dx, dy), *tables)
+    dx *= coef
+    dy *= coef
+    vx = np.bincount(i, dx, minlength=n)
+    vx -= np.bincount(j, dx, minlength=n)
+    vy = np.bincount(i, dy, minlength=n)
+    vy -= np.bincount(j, dy, minlength=n)
     return vx, vy
 
 
 def _cap(vx: Array, vy: Array, max_speed: float) -> tuple[Array, Array]:
     if not math.isfinite(max_speed):
         return vx, vy
-    speed = np.hypot(vx, vy)
-    scale = np.minimum(1.0, max_speed / np.maximum(speed, 1e-300))
+    scale = np.minimum(1.0, max_speed / np.maximum(np.hypot(vx, vy), 1e-300))
     return vx * scale, vy * scale
 
 
@@ -248,36 +260,48 @@ def relax(
     steps = max(1, round(duration / mech.dt))
     dt = duration / steps
     reach = mech.cutoff + mech.skin
+    upper = np.nextafter(np.asarray(extent, float), 0.0) if extent is not None else None
     rebuilds = 0
+    # the points with a neighbour in the list, as compact arrays of positions and velocities
     active = np.empty(0, np.intp)
-    x0 = y0 = np.empty(0)
+    px = py = pvx = pvy = x0 = y0 = np.empty(0)
     for step in range(steps):
-        if step == 0 or _moved(x[active], y[active], x0, y0, 0.5 * mech.skin):
+        if step == 0 or _moved(px, py, x0, y0, 0.5 * mech.skin):
+            x[active], y[active], vx_prev[active], vy_prev[active] = px, py, pvx, pvy
             i, j = cell_list_pairs(x, y, reach)
             active, inv = np.unique(np.concatenate([i, j]), return_inverse=True)
             li, lj = inv[: i.size], inv[i.size :]
-            tables = _pair_tables(mech, kind[i], kind[j])
-            x0, y0 = x[active].copy(), y[active].copy()
+            R, S, rep, adh = _pair_tables(mech, kind[i], kind[j])
+            tables = (1.0 / R, 1.0 / S, rep, adh)
             rebuilds += 1
-            # points leaving the list have no neighbour: their velocity is now zero
-            still = np.zeros(x.size, bool)
-            still[active] = True
-            vx_prev[~still] = 0.0
-            vy_prev[~still] = 0.0
+            # points without a neighbour feel no force: their velocity is now zero
+            still = np.ones(x.size, bool)
+            still[active] = False
+            vx_prev[still] = 0.0
+            vy_prev[still] = 0.0
+            px, py, pvx, pvy = x[active], y[active], vx_prev[active], vy_prev[active]
+            x0, y0 = px.copy(), py.copy()
         if active.size == 0:
             break
-        ax, ay = x[active], y[active]
-        vx, vy = _sum_pairs(ax, ay, li, lj, *tables, active.size)
-        vx, vy = _cap(vx, vy, mech.max_speed)
-        ax = ax + dt * (1.5 * vx - 0.5 * vx_prev[active])
-        ay = ay + dt * (1.5 * vy - 0.5 * vy_prev[active])
-        if extent is not None:
-            ax = np.clip(ax, 0.0, np.nextafter(extent[0], 0.0))
-            ay = np.clip(ay, 0.0, np.nextafter(extent[1], 0.0))
-        x[active], y[active] = ax, ay
-        vx_prev[active], vy_prev[active] = vx, vy
+        vx, vy = _cap(*_sum_pairs(px, py, li, lj, tables, active.size), mech.max_speed)
+        for p, pv, v, top in ((px, pvx, vx, 0), (py, pvy, vy, 1)):
+            pv *= -0.5  # Adams-Bashforth: p += dt (1.5 v - 0.5 v_prev)
+            pv += 1.5 * v
+            pv *= dt
+            p += pv
+            if upper is not None:
+                np.clip(p, 0.0, upper[top], out=p)
+        pvx, pvy = vx, vy
+    x[active], y[active], vx_prev[active], vy_prev[active] = px, py, pvx, pvy
     return x, y, vx_prev, vy_prev, rebuilds
 
 
 def _moved(x: Array, y: Array, x0: Array, y0: Array, limit: float) -> bool:
-    return bool(x.size) and float(np.max((x - x0) ** 2 + (y - y0) ** 2)) > limit * limit
+    if not x.size:
+        return False
+    dx = x - x0
+    dy = y - y0
+    dx *= dx
+    dy *= dy
+    dx += dy
+    return float(dx.max()) > limit * limit
