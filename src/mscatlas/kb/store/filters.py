@@ -12,13 +12,14 @@ filter, one per filter name, so that facet counts can leave one of them out.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, and_, false, literal, or_
 
 from mscatlas.kb import enums
-from mscatlas.kb.store.tables import EvidenceRow, EvidenceSourceRow
+from mscatlas.kb.store.tables import EvidenceRow
 from mscatlas.kb.terms import UnknownTermError, cancer_query, enum_choices, resolve_value
 from mscatlas.kb.vocab import load_vocabulary
 
@@ -26,9 +27,11 @@ __all__ = [
     "ENUM_FILTERS",
     "FACETS",
     "SORTS",
+    "SQL_ONLY",
     "EvidenceFilter",
     "FilterValueError",
     "conditions",
+    "row_predicates",
     "search_terms",
 ]
 
@@ -170,11 +173,10 @@ def conditions(flt: EvidenceFilter) -> dict[str, ColumnElement[bool]]:
     """The SQL condition of each active filter of a resolved filter, keyed by the filter's name."""
     out: dict[str, ColumnElement[bool]] = {}
     if flt.msc_source:
-        out["msc_source"] = exists(
-            select(EvidenceSourceRow.evidence_id).where(
-                EvidenceSourceRow.evidence_id == EvidenceRow.id, EvidenceSourceRow.source == flt.msc_source
-            )
-        )
+        # In the item's comma-joined sources (a column of the scan index), not an EXISTS on
+        # evidence_source: that read one row of another table per item, 10^5 times for a count.
+        joined = literal(",") + EvidenceRow.msc_sources + literal(",")
+        out["msc_source"] = joined.contains(f",{flt.msc_source},", autoescape=True)
     for name in ("cancer_class", "cancer_type", "delivery", "direction", "setting", "endpoint"):
         value = getattr(flt, name)
         if value:
@@ -192,4 +194,27 @@ def conditions(flt: EvidenceFilter) -> dict[str, ColumnElement[bool]]:
     terms = search_terms(flt.q)
     if terms:
         out["q"] = and_(*(EvidenceRow.search_text.contains(t, autoescape=True) for t in terms))
+    return out
+
+
+# Filters that only SQL evaluates (free text over cancer types, cell lines and item text); every
+# other filter is also a predicate on one row of facet columns (``row_predicates``).
+SQL_ONLY = frozenset({"cancer", "q"})
+
+
+def row_predicates(flt: EvidenceFilter) -> dict[str, Callable[[Mapping[str, Any]], bool]]:
+    """The same tests as :func:`conditions` for every filter not in ``SQL_ONLY``, on a mapping of
+    evidence columns (``msc_sources`` comma-joined, ``study_id``): facet counts are then summed
+    in Python over the distinct combinations of those columns (``QueryMixin.evidence_facets``)."""
+    out: dict[str, Callable[[Mapping[str, Any]], bool]] = {}
+    if flt.msc_source:
+        out["msc_source"] = lambda row, s=flt.msc_source: s in row["msc_sources"].split(",")
+    for name in ENUM_FILTERS.keys() - {"msc_source"} | {"cancer_type"}:
+        value = getattr(flt, name)
+        if value:
+            out[name] = lambda row, name=name, value=value: row[name] == value
+    studies = [s for s in (flt.study, f"ref{flt.reference}" if flt.reference is not None else None) if s]
+    if studies:
+        wanted = studies[0] if len(set(studies)) == 1 else None
+        out["reference"] = lambda row: row["study_id"] == wanted
     return out

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from mscatlas.kb.models import ClinicalTrial, Dataset, EvidenceItem, Study
 from mscatlas.kb.store.core import StoreCore
-from mscatlas.kb.store.filters import FACETS, SORTS, EvidenceFilter, conditions
-from mscatlas.kb.store.tables import NO_REF, EvidenceRow, EvidenceSourceRow, RevisionRow, StudyRow, TrialRow
+from mscatlas.kb.store.filters import FACETS, SORTS, SQL_ONLY, EvidenceFilter, conditions, row_predicates
+from mscatlas.kb.store.tables import NO_REF, EvidenceRow, RevisionRow, StudyRow, TrialRow
 
 __all__ = ["QueryMixin"]
 
@@ -39,23 +39,31 @@ MODELS: dict[str, type[Study] | type[EvidenceItem] | type[ClinicalTrial]] = {
 }
 
 STUDY_ORDER = (StudyRow.ref.is_(None), StudyRow.ref, StudyRow.id)  # review's studies by reference first
-_FACET_COLUMNS: dict[str, Any] = {
-    "cancer_class": EvidenceRow.cancer_class,
-    "cancer_type": EvidenceRow.cancer_type,
-    "delivery": EvidenceRow.delivery,
-    "setting": EvidenceRow.setting,
-    "direction": EvidenceRow.direction,
-    "endpoint": EvidenceRow.endpoint,
-    "reference": EvidenceRow.study_id,
-    "curation_status": EvidenceRow.curation_status,
-}
+# The facet and filter columns in the scan index's order (kb/store/tables.py, SCAN_INDEX_COLUMNS):
+# grouping by them walks the index without sorting.
+_COMBINATION_COLUMNS = (
+    EvidenceRow.curation_status,
+    EvidenceRow.cancer_class,
+    EvidenceRow.delivery,
+    EvidenceRow.setting,
+    EvidenceRow.direction,
+    EvidenceRow.endpoint,
+    EvidenceRow.evidence_level,
+    EvidenceRow.cancer_type,
+    EvidenceRow.study_id,
+    EvidenceRow.msc_sources,
+)
 
 
-def _facet_value(facet: str, value: str) -> str:
-    """A reference facet's value is the review's reference number (ref29 -> 29), else the study id."""
-    if facet == "reference" and value.startswith("ref"):
-        return value[3:]
-    return value
+def _row_values(row: dict[str, Any], facet: str) -> list[str]:
+    """The values a combination of columns counts for in a facet: each MSC source; a reference
+    facet's value is the review's reference number (ref29 -> 29), else the study id."""
+    if facet == "msc_source":
+        return [s for s in row["msc_sources"].split(",") if s]
+    if facet == "reference":
+        study = row["study_id"]
+        return [study[3:] if study.startswith("ref") else study]
+    return [row[facet]]
 
 
 def _natural(value: str) -> tuple[int, str]:
@@ -218,22 +226,25 @@ class QueryMixin(StoreCore):
             select(EvidenceRow.id, EvidenceRow.content_hash).where(*where).order_by(*_order_by(sort, order))
         )
 
-        def count() -> int:
-            with self._session() as session:
-                return session.scalar(select(func.count()).select_from(EvidenceRow).where(*where)) or 0
-
         def page_keys() -> list[Any]:
             with self._session() as session:
                 return list(session.execute(keys.limit(limit).offset(offset)).all())
 
-        total = self._by_version(("count", resolved), count)
+        total = self._count(resolved)
         rows = self._by_version(("page", resolved, sort, order, limit, offset), page_keys)
         with self._session() as session:
             return total, self._models_of(session, "evidence", rows)
 
     def store_version(self) -> tuple[int, int]:
-        """Changes whenever a record changes: every change writes a revision (``loading``)."""
+        """Changes whenever a record changes: every change writes a revision (``loading``).
+
+        (number of revisions, highest revision id). On SQLite one writer at a time commits, so ids
+        are given in commit order and the highest id alone names the state: it is one index seek,
+        where counting 10^5 revisions took longer than the rest of a request. Elsewhere two
+        writers may commit ids out of order, and the count tells those states apart."""
         with self._session() as session:
+            if self.engine.dialect.name == "sqlite":
+                return 0, int(session.scalar(select(func.max(RevisionRow.id))) or 0)
             n, top = session.execute(select(func.count(RevisionRow.id), func.max(RevisionRow.id))).one()
         return int(n), int(top or 0)
 
@@ -262,29 +273,39 @@ class QueryMixin(StoreCore):
         resolved = (flt or EvidenceFilter()).resolved()
         return self._by_version(("facets", resolved), lambda: self._facets(resolved))
 
+    def _combinations(self, resolved: EvidenceFilter) -> list[tuple[dict[str, Any], int]]:
+        """The distinct combinations of the facet columns among the items that match the filters
+        only SQL evaluates (``SQL_ONLY``), each with its number of items: one scan of the scan
+        index, grouped in its column order (no sort), remembered by store version. Counts and
+        facet counts of any filter are then sums over these (far fewer than the items)."""
+        sql_only = [c for name, c in conditions(resolved).items() if name in SQL_ONLY]
+        key = ("combinations", resolved.q, resolved.cancer)
+
+        def make() -> list[tuple[dict[str, Any], int]]:
+            with self._session() as session:
+                query = select(*_COMBINATION_COLUMNS, func.count()).where(*sql_only)
+                rows = session.execute(query.group_by(*_COMBINATION_COLUMNS)).all()
+            names = [c.key for c in _COMBINATION_COLUMNS]
+            return [(dict(zip(names, row[:-1], strict=True)), int(row[-1])) for row in rows]
+
+        return self._by_version(key, make)
+
+    def _count(self, resolved: EvidenceFilter) -> int:
+        """The number of items matching every filter (a sum over the combinations)."""
+        tests = list(row_predicates(resolved).values())
+        return sum(n for row, n in self._combinations(resolved) if all(test(row) for test in tests))
+
     def _facets(self, resolved: EvidenceFilter) -> dict[str, dict[str, int]]:
-        active = conditions(resolved)
+        tests = row_predicates(resolved)
         counts: dict[str, Counter[str]] = {facet: Counter() for facet in FACETS}
-        grouped = [f for f in FACETS if f != "msc_source" and f not in active]
-        with self._session() as session:
-            if grouped:
-                columns = [_FACET_COLUMNS[f] for f in grouped]
-                query = select(*columns, func.count()).where(*active.values()).group_by(*columns)
-                for *values, n in session.execute(query):
-                    for facet, value in zip(grouped, values, strict=True):
-                        counts[facet][_facet_value(facet, value)] += n
-            for facet in [f for f in FACETS if f not in grouped]:
-                others = [c for name, c in active.items() if name != facet]
-                if facet == "msc_source":
-                    column: Any = EvidenceSourceRow.source
-                    query = select(column, func.count()).join(
-                        EvidenceRow, EvidenceRow.id == EvidenceSourceRow.evidence_id
-                    )
-                else:
-                    column = _FACET_COLUMNS[facet]
-                    query = select(column, func.count())
-                for value, n in session.execute(query.where(*others).group_by(column)):
-                    counts[facet][_facet_value(facet, value)] += n
+        for row, n in self._combinations(resolved):
+            failed = [name for name, test in tests.items() if not test(row)]
+            if len(failed) > 1:
+                continue  # fails some other facet's filter, whichever facet is counted
+            # Counted for every facet (all filters pass) or only for the one facet it fails.
+            for facet in FACETS if not failed else [f for f in FACETS if f == failed[0]]:
+                for value in _row_values(row, facet):
+                    counts[facet][value] += n
         return {
             facet: dict(sorted(counter.items(), key=lambda kv: (-kv[1], _natural(kv[0]))))
             for facet, counter in counts.items()

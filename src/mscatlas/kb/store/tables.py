@@ -20,6 +20,7 @@ __all__ = [
     "DERIVED_FIELDS",
     "FACET_INDEX_COLUMNS",
     "ROLES",
+    "SCAN_INDEX_COLUMNS",
     "USER_NAME_PATTERN",
     "Base",
     "EvidenceRow",
@@ -65,8 +66,7 @@ class StudyRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 
-# One narrow index holding every facet column (and the id, for the MSC source join): facet
-# counts and filtered counts scan it instead of the wide rows that carry each item's JSON.
+# Migration 0005's index of the facet columns (0006 replaced it by the scan index below).
 FACET_INDEX_COLUMNS = (
     "cancer_class",
     "cancer_type",
@@ -79,28 +79,46 @@ FACET_INDEX_COLUMNS = (
     "evidence_level",
     "id",
 )
+# One covering index of every column that filters, sorts, counts, facet counts and page keys
+# read (migration 0006): those queries never read the wide rows that carry each item's JSON.
+SCAN_INDEX_COLUMNS = (
+    "curation_status",
+    "cancer_class",
+    "delivery",
+    "setting",
+    "direction",
+    "endpoint",
+    "evidence_level",
+    "cancer_type",
+    "study_id",
+    "msc_sources",
+    "ref_order",
+    "cell_lines",
+    "id",
+    "content_hash",
+)
 
 
 class EvidenceRow(Base):
     __tablename__ = "evidence"
-    __table_args__ = (Index("ix_evidence_facets", *FACET_INDEX_COLUMNS),)
+    __table_args__ = (Index("ix_evidence_scan", *SCAN_INDEX_COLUMNS),)
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     study_id: Mapped[str] = mapped_column(ForeignKey("study.id"), index=True)
     msc_species: Mapped[str] = mapped_column(String(16))
-    cancer_type: Mapped[str] = mapped_column(String(128), index=True)
-    cancer_class: Mapped[str] = mapped_column(String(16), index=True)
-    delivery: Mapped[str] = mapped_column(String(32), index=True)
-    setting: Mapped[str] = mapped_column(String(16), index=True)
-    endpoint: Mapped[str] = mapped_column(String(32), index=True)
-    direction: Mapped[str] = mapped_column(String(16), index=True)
-    curation_status: Mapped[str] = mapped_column(String(16), index=True)
+    cancer_type: Mapped[str] = mapped_column(String(128))
+    cancer_class: Mapped[str] = mapped_column(String(16))
+    delivery: Mapped[str] = mapped_column(String(32))
+    setting: Mapped[str] = mapped_column(String(16))
+    endpoint: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(16))
+    curation_status: Mapped[str] = mapped_column(String(16))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     content_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
     # Derived from ``data`` for filtering and sorting in SQL (migration 0005; see evidence_derived).
-    evidence_level: Mapped[str] = mapped_column(String(32), index=True)
-    msc_sources: Mapped[str] = mapped_column(String(255), index=True)
-    ref_order: Mapped[int] = mapped_column(Integer, index=True)
+    evidence_level: Mapped[str] = mapped_column(String(32))
+    msc_sources: Mapped[str] = mapped_column(String(255))
+    ref_order: Mapped[int] = mapped_column(Integer)
     cell_lines: Mapped[str] = mapped_column(Text)
     search_text: Mapped[str] = mapped_column(Text)
     sources: Mapped[list[EvidenceSourceRow]] = relationship(cascade="all, delete-orphan", lazy="selectin")
