@@ -89,7 +89,7 @@ FLAG_CODES = {
     "sources_disagree": "two sources state different values for this field; both are recorded in notes",
     "retracted": "the paper has been retracted or carries an expression of concern",
     "double_read_mismatch": "a blind second reading disagreed on a field; the resolution is in notes",
-    "secondary_source": "a field was read in a review's table, not in the registry record or the trial's own paper",
+    "secondary_source": "a field was read in a review's table, not in the registry or the trial's paper",
 }
 
 
