@@ -13,7 +13,8 @@ with the shipped data and times:
 - ``api p95 limit=50``: p95 over 20 requests of mixed filters with a page size of 50;
 - ``GET /evidence``: the explorer page, default page size (median of warm requests);
 - ``export json peak RSS``: ``mscatlas export --format json`` in a subprocess, its peak
-  resident memory (the child's VmHWM; Linux).
+  resident memory (the child's VmHWM; Linux); ``release peak RSS``: the same for
+  ``mscatlas release``.
 
 Requests go through the app in process (FastAPI's TestClient): the times are the app's and the
 store's, without a network. Each row is a function in ``ROWS``; another benchmark adds its rows
@@ -175,26 +176,26 @@ finally:
 """
 
 
-def row_export_memory(ctx: Context) -> float:
-    """Peak RSS (MB) of ``mscatlas export --format json`` run in a child process."""
-    folder = Path(tempfile.mkdtemp())
-    out, peak = folder / "export.json", folder / "peak.txt"
-    command = [
-        sys.executable,
-        "-c",
-        EXPORT_CHILD,
-        "export",
-        "--format",
-        "json",
-        "--db",
-        ctx.url,
-        "--out",
-        str(out),
-    ]
+def _child_peak_mb(args: list[str]) -> float:
+    """Peak RSS (MB) of ``mscatlas ARGS`` run in a child process."""
+    peak = Path(tempfile.mkdtemp()) / "peak.txt"
     env = {**os.environ, "BENCH_PEAK_FILE": str(peak)}
+    command = [sys.executable, "-c", EXPORT_CHILD, *args]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    ctx.extra["export_bytes"] = out.stat().st_size
     return int(peak.read_text()) / 1024
+
+
+def row_export_memory(ctx: Context) -> float:
+    """Peak RSS (MB) of ``mscatlas export --format json``."""
+    out = Path(tempfile.mkdtemp()) / "export.json"
+    peak = _child_peak_mb(["export", "--format", "json", "--db", ctx.url, "--out", str(out)])
+    ctx.extra["export_bytes"] = out.stat().st_size
+    return peak
+
+
+def row_release_memory(ctx: Context) -> float:
+    """Peak RSS (MB) of ``mscatlas release`` (JSON, three TSVs and the manifest)."""
+    return _child_peak_mb(["release", "--db", ctx.url, "--out", str(Path(tempfile.mkdtemp()) / "release")])
 
 
 # The hook: rows run in this order for each size; append Row(...) to add one (load comes first).
@@ -206,6 +207,7 @@ ROWS: list[Row] = [
     Row("GET /evidence", "ms", row_explorer),
     Row("explorer p95 mixed limit=50", "ms", row_explorer_p95),
     Row("export json peak RSS", "MB", row_export_memory),
+    Row("release peak RSS", "MB", row_release_memory),
 ]
 
 

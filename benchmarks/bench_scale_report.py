@@ -86,6 +86,27 @@ def import_time_s(module: str = "mscatlas.cli") -> float:
     raise RuntimeError(f"no import time line for {module}")
 
 
+def run_import_time_s(args: list[str], runs: int = 3) -> float:
+    """Import time of everything ``mscatlas ARGS`` imports while it runs (python -X importtime,
+    the top-level modules' cumulative times summed), the least of ``runs`` runs."""
+    times = []
+    for _ in range(runs):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "from mscatlas.cli import main; main()", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        total = 0
+        for line in done.stderr.splitlines():
+            parts = line.split("|")
+            top_level = len(parts) == 3 and parts[2].startswith(" ") and not parts[2].startswith("  ")
+            if line.startswith("import time:") and top_level and parts[1].strip().isdigit():
+                total += int(parts[1])
+        times.append(total / 1e6)
+    return min(times)
+
+
 def _median_wall(command: list[str], runs: int = 3) -> float:
     times = []
     for _ in range(runs):
@@ -115,6 +136,11 @@ def startup_rows(ks: tuple[int, ...] = (20, 100, 1000)) -> list[tuple[str, float
     rows: list[tuple[str, float | None]] = [
         ("import mscatlas.cli (s)", import_time_s()),
         ("mscatlas --help end to end (s)", _median_wall([*CLI, "--help"])),
+        ("imports of mscatlas --help (s)", run_import_time_s(["--help"])),
+        (
+            "imports of mscatlas meta k=20 (s)",
+            run_import_time_s(["meta", str(meta_csv(20)), "--measure", "GEN"]),
+        ),
     ]
     metafor = _has_metafor()
     for k in ks:

@@ -154,6 +154,35 @@ def test_streamed_export_is_the_whole_export_byte_for_byte(store: Store, tmp_pat
     small.close()
 
 
+def _release_files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def test_streamed_release_is_the_whole_release_byte_for_byte(store: Store, tmp_path: Path) -> None:
+    """Issue 14 point 3: the release a store streams is the release of its whole dataset."""
+    from datetime import UTC, datetime
+
+    from mscatlas.kb.records import validate_paths
+    from mscatlas.kb.release import verify_release, write_release, write_release_from_store
+
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    whole = write_release(store.dataset(), tmp_path / "whole", created=when)
+    streamed = write_release_from_store(store, tmp_path / "streamed", created=when)
+    assert streamed == whole and whole["counts"]["evidence_not_released"] > 0
+    assert _release_files(tmp_path / "streamed") == _release_files(tmp_path / "whole")
+    assert verify_release(tmp_path / "streamed") == []
+    # No trials (an empty section) and no accepted item (an evidence TSV of its header only).
+    small = Store.open(f"sqlite:///{tmp_path / 'small.sqlite'}", seed=False)
+    mini, errors = validate_paths([Path(__file__).parent / "data" / "mini.yaml"])
+    assert not errors
+    pending = [e.model_copy(update={"curation_status": "submitted"}) for e in mini.evidence]
+    small.load(mini.model_copy(update={"trials": [], "evidence": pending}))
+    whole = write_release(small.dataset(), tmp_path / "small-whole", created=when)
+    assert write_release_from_store(small, tmp_path / "small-streamed", created=when) == whole
+    assert _release_files(tmp_path / "small-streamed") == _release_files(tmp_path / "small-whole")
+    small.close()
+
+
 def test_remembered_pages_and_facets_follow_every_change(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'version.sqlite'}")
     flt = EvidenceFilter(setting="in_vivo")

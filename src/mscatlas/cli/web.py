@@ -67,7 +67,7 @@ def release(
     force: Annotated[bool, typer.Option("--force", help="Write through a symbolic link at --out.")] = False,
 ) -> None:
     """Write a versioned release of the accepted records: JSON, TSV and a manifest with SHA-256 sums."""
-    from mscatlas.kb.release import write_release
+    from mscatlas.kb.release import write_release_from_store
 
     when = None
     if created is not None:
@@ -78,7 +78,7 @@ def release(
         if when.tzinfo is None:
             raise typer.BadParameter("give a time zone, e.g. 2025-01-01T00:00:00Z", param_hint="--created")
     try:
-        manifest = write_release(Store.open(db).dataset(), out, created=when, force=force)
+        manifest = write_release_from_store(Store.open(db), out, created=when, force=force)
     except OutputError as exc:
         fail(str(exc))
     if as_json:

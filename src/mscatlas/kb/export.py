@@ -21,7 +21,7 @@ from mscatlas.kb.records import CSV_KIND_COLUMN
 if TYPE_CHECKING:
     from mscatlas.kb.store import Store
 
-__all__ = ["ExportFormat", "dataset_to_dict", "export_chunks", "export_text"]
+__all__ = ["ExportFormat", "dataset_to_dict", "export_chunks", "export_text", "json_list_chunks"]
 
 ExportFormat = Literal["json", "yaml", "csv"]
 
@@ -82,7 +82,8 @@ def _csv(data: dict[str, Any]) -> str:
 # from the kinds present before the first row is written.
 
 
-def _json_list(name: str, records: Iterable[dict[str, Any]], last: bool) -> Iterator[str]:
+def json_list_chunks(name: str, records: Iterable[dict[str, Any]], last: bool) -> Iterator[str]:
+    """One list of the export object, ``"name": [...]``, as json.dumps(indent=2) lays it out."""
     first = True
     for record in records:
         text = json.dumps(record, indent=2, ensure_ascii=False).replace("\n", "\n    ")
@@ -106,7 +107,9 @@ def export_chunks(store: Store, fmt: ExportFormat = "json", *, only_accepted: bo
     if fmt == "json":
         yield "{\n" + f'  "schema_version": {json.dumps(SCHEMA_VERSION)},\n'
         for i, (section, kind) in enumerate(SECTIONS):
-            yield from _json_list(section, _dumps(store, kind, only_accepted), last=i == len(SECTIONS) - 1)
+            yield from json_list_chunks(
+                section, _dumps(store, kind, only_accepted), last=i == len(SECTIONS) - 1
+            )
         yield "}\n"
         return
     if fmt != "csv":

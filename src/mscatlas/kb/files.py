@@ -13,7 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 __all__ = ["OutputError", "atomic_write", "atomic_write_chunks", "replace_directory"]
@@ -78,8 +78,11 @@ def _umask() -> int:
     return mask
 
 
-def replace_directory(out: Path, files: dict[str, bytes], *, marker: str, force: bool = False) -> None:
-    """Make ``out`` a directory holding exactly ``files`` (names to bytes), all or nothing.
+def replace_directory(
+    out: Path, files: Mapping[str, bytes | Iterable[bytes]], *, marker: str, force: bool = False
+) -> None:
+    """Make ``out`` a directory holding exactly ``files`` (names to bytes, or to byte chunks
+    written in the order of ``files``: a streamed release), all or nothing.
 
     The files are written to a new directory beside ``out``, which then takes its place. An
     existing ``out`` is replaced only when it is empty or holds ``marker`` (it is an earlier
@@ -98,7 +101,8 @@ def replace_directory(out: Path, files: dict[str, bytes], *, marker: str, force:
     try:
         for name, content in files.items():
             with (staging / name).open("wb") as handle:
-                handle.write(content)
+                for chunk in [content] if isinstance(content, bytes) else content:
+                    handle.write(chunk)
                 handle.flush()
                 os.fsync(handle.fileno())
         staging.chmod(0o777 & ~_umask())
