@@ -100,6 +100,29 @@ def test_trial_dose_parser(text: str, per_kg, total, n) -> None:
     assert dose.cells_per_kg == per_kg and dose.total_cells == total and dose.n_doses == n
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("100 µg of exosomes per injection", {"total_protein_ug": [100.0]}),
+        ("5 mg EVs", {"total_protein_ug": [5000.0]}),
+        ("50-100 ug/kg protein", {"protein_ug_per_kg": [50.0, 100.0]}),
+        ("2 x 10^10 particles, three doses", {"total_particles": [2e10], "n_doses": 3}),
+        ("1.5 x 10^9 particles/kg", {"particles_per_kg": [1.5e9]}),
+        ("1 x 10^6 cells/kg, then ganciclovir 5 mg/kg", {"cells_per_kg": [1e6]}),
+    ],
+)
+def test_vesicle_doses_have_their_own_units(text: str, expected: dict) -> None:
+    dose = parse_trial_dose(text)
+    assert dose.model_dump(exclude_none=True, exclude={"text"}) == expected
+    assert dose.is_cells == ("cells_per_kg" in expected)
+    assert (dose.per_kg_range() is None) == (not dose.is_cells)  # vesicles stay off the cell axis
+
+
+def test_a_drug_mass_beside_no_cells_is_not_a_dose() -> None:
+    with pytest.raises(DoseParseError, match="no dose found"):
+        parse_trial_dose("ganciclovir 5 mg/kg")
+
+
 @pytest.mark.parametrize("text", ["5 x 10^6 per patient", "two infusions", ""])
 def test_trial_dose_without_unit_or_amount_is_refused(text: str) -> None:
     with pytest.raises(DoseParseError):

@@ -19,6 +19,7 @@ from mscatlas.kb.dose import DoseParseError
 from mscatlas.kb.numbers import NumbersOnly
 
 __all__ = [
+    "AMOUNT_UNITS",
     "REGISTRY_PATTERNS",
     "RegistryId",
     "TrialDose",
@@ -76,11 +77,28 @@ Positive = Annotated[float, Field(gt=0)]
 
 
 class TrialDose(_Strict):
-    """Dose per administration: cells/kg or total cells, each a single value or a [low, high] range."""
+    """Dose per administration, each amount a single value or a [low, high] range.
+
+    Cell products are dosed in cells/kg or total cells. Vesicle (EV/exosome) products are dosed
+    by protein mass or particle count, so those have fields of their own; they are never put on
+    the cell axis.
+    """
 
     text: str = Field(min_length=1, description="the registry's wording")
     cells_per_kg: list[Positive] | None = Field(default=None, min_length=1, max_length=2)
     total_cells: list[Positive] | None = Field(default=None, min_length=1, max_length=2)
+    protein_ug_per_kg: list[Positive] | None = Field(
+        default=None, min_length=1, max_length=2, description="vesicle protein, µg per kg"
+    )
+    total_protein_ug: list[Positive] | None = Field(
+        default=None, min_length=1, max_length=2, description="vesicle protein, µg per administration"
+    )
+    particles_per_kg: list[Positive] | None = Field(
+        default=None, min_length=1, max_length=2, description="vesicle particles per kg"
+    )
+    total_particles: list[Positive] | None = Field(
+        default=None, min_length=1, max_length=2, description="vesicle particles per administration"
+    )
     n_doses: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="administrations per patient"
     )
@@ -88,20 +106,41 @@ class TrialDose(_Strict):
 
     @model_validator(mode="after")
     def _has_amount(self) -> TrialDose:
-        if self.cells_per_kg is None and self.total_cells is None:
-            raise ValueError(f"dose '{self.text}' has no unit: give cells_per_kg or total_cells")
-        for name in ("cells_per_kg", "total_cells"):
+        if not any(getattr(self, name) for name in AMOUNT_UNITS):
+            raise ValueError(f"dose '{self.text}' has no unit: give " + ", ".join(AMOUNT_UNITS))
+        for name in AMOUNT_UNITS:
             values = getattr(self, name)
             if values and len(values) == 2 and values[0] > values[1]:
                 raise ValueError(f"{name} range {values} is not low-high")
         return self
 
-    def per_kg_range(self, weight_kg: float = 70.0) -> tuple[float, float]:
-        """Cells/kg as (low, high); total doses are divided by ``weight_kg``."""
+    @property
+    def is_cells(self) -> bool:
+        """True when the dose is a number of cells (cells/kg or total), not a vesicle amount."""
+        return bool(self.cells_per_kg or self.total_cells)
+
+    def amounts(self) -> list[tuple[str, list[float]]]:
+        """(unit label, values) for every amount given, in the order of :data:`AMOUNT_UNITS`."""
+        return [(AMOUNT_UNITS[name], getattr(self, name)) for name in AMOUNT_UNITS if getattr(self, name)]
+
+    def per_kg_range(self, weight_kg: float = 70.0) -> tuple[float, float] | None:
+        """Cells/kg as (low, high); total doses are divided by ``weight_kg``; None for vesicle doses."""
         if self.cells_per_kg:
             return self.cells_per_kg[0], self.cells_per_kg[-1]
-        assert self.total_cells is not None
-        return self.total_cells[0] / weight_kg, self.total_cells[-1] / weight_kg
+        if self.total_cells:
+            return self.total_cells[0] / weight_kg, self.total_cells[-1] / weight_kg
+        return None
+
+
+# Dose field -> the unit people read.
+AMOUNT_UNITS: dict[str, str] = {
+    "cells_per_kg": "cells/kg",
+    "total_cells": "cells",
+    "protein_ug_per_kg": "µg protein/kg",
+    "total_protein_ug": "µg protein",
+    "particles_per_kg": "particles/kg",
+    "total_particles": "particles",
+}
 
 
 _NUM = r"\d+(?:\.\d+)?"
@@ -114,6 +153,16 @@ _AMOUNT = re.compile(
     r"\s*(?P<cells>(?:[A-Za-z-]*MSCs?|cells?|viable\s+cells)?)\s*(?P<unit>/\s*kg|per\s+kg|/kg)?",
     re.IGNORECASE,
 )
+# Vesicle amounts: protein mass (µg, mg) or particle counts, per kg or per administration.
+_VESICLE = re.compile(
+    rf"(?P<low>{_NUM})(?:\s*(?:-|–|to)\s*(?P<high>{_NUM}))?{_MULT}"
+    r"\s*(?P<what>[µμu]g|mg|particles)\b(?:\s*(?:of\s+)?(?:EVs?|exosomes?|protein))?"
+    r"\s*(?P<unit>/\s*kg|per\s+kg)?",
+    re.IGNORECASE,
+)
+# A mass is read as vesicle protein only where the text names vesicles or protein, so a drug
+# given beside the cells ("ganciclovir 5 mg/kg") is never taken for the product's dose.
+_VESICLE_WORDS = re.compile(r"\b(?:exosomes?|EVs?|vesicles?|protein)\b", re.IGNORECASE)
 _N_DOSES = re.compile(
     r"\b(?P<n>\d+|one|two|three|four|five|six|eight|ten)\s+(?:doses|infusions|injections|administrations)\b",
     re.IGNORECASE,
@@ -134,7 +183,8 @@ def _scale(m: re.Match[str]) -> float:
 def parse_trial_dose(text: str, *, n_doses: int | None = None, schedule: str | None = None) -> TrialDose:
     """Parse a registry's dose wording into a :class:`TrialDose`.
 
-    Only amounts written with a power of ten or "million"/"billion" (MSC doses are 10^5-10^9
+    Vesicle amounts (µg or mg of protein, per kg or not; particle counts) are read first. Then
+    only amounts written with a power of ten or "million"/"billion" (MSC doses are 10^5-10^9
     cells) and followed by "cells" or "/kg" count, so "2 doses" or "day 28" are never read as
     a dose. Raises :class:`DoseParseError` when no amount or no unit is found.
     """
@@ -142,7 +192,21 @@ def parse_trial_dose(text: str, *, n_doses: int | None = None, schedule: str | N
         raise DoseParseError("empty dose text")
     per_kg: list[float] = []
     total: list[float] = []
-    for m in _AMOUNT.finditer(text):
+    vesicle: dict[str, list[float]] = {}
+    for m in _VESICLE.finditer(text):
+        scale = _scale(m)
+        values = [float(m.group(end)) * scale for end in ("low", "high") if m.group(end)]
+        what = m.group("what").lower()
+        if what == "particles":
+            name = "particles_per_kg" if m.group("unit") else "total_particles"
+        elif not _VESICLE_WORDS.search(text):
+            continue
+        else:
+            values = [v * (1000.0 if what == "mg" else 1.0) for v in values]
+            name = "protein_ug_per_kg" if m.group("unit") else "total_protein_ug"
+        vesicle.setdefault(name, []).extend(values)
+    cell_text = _VESICLE.sub(" ", text) if vesicle else text
+    for m in _AMOUNT.finditer(cell_text):
         scale = _scale(m)
         if scale < 1e3:
             continue
@@ -157,9 +221,10 @@ def parse_trial_dose(text: str, *, n_doses: int | None = None, schedule: str | N
             raise DoseParseError(
                 f"dose '{text.strip()}': amount '{m.group(0).strip()}' has no unit (cells/kg or cells)"
             )
-    if not per_kg and not total:
+    if not per_kg and not total and not vesicle:
         raise DoseParseError(
-            f"no dose found in '{text.strip()}': write e.g. '1 x 10^6 cells/kg' or '1 x 10^8 cells'"
+            f"no dose found in '{text.strip()}': write e.g. '1 x 10^6 cells/kg', '1 x 10^8 cells', "
+            "'100 µg protein' or '1 x 10^10 particles'"
         )
     if n_doses is None:
         m = _N_DOSES.search(text)
@@ -173,6 +238,7 @@ def parse_trial_dose(text: str, *, n_doses: int | None = None, schedule: str | N
         text=text.strip(),
         cells_per_kg=span(per_kg),
         total_cells=span(total),
+        **{name: span(values) for name, values in vesicle.items()},
         n_doses=n_doses,
         schedule=schedule,
     )

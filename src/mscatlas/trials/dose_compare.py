@@ -67,9 +67,10 @@ def dose_comparison(dataset: Dataset) -> DoseComparison:
             )
     trials = []
     for trial in dataset.trials:
-        if trial.dose is None:
+        cells = None if trial.dose is None else trial.dose.per_kg_range(ADULT_KG)
+        if cells is None:  # no dose, or a vesicle dose: not on the cell axis
             continue
-        low, high = trial.dose.per_kg_range(ADULT_KG)
+        low, high = cells
         trials.append(
             {
                 "nct_id": trial.nct_id,

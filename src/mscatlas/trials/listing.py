@@ -75,9 +75,7 @@ def select_trials(trials: Iterable[ClinicalTrial], where: TrialFilter) -> list[C
 def _dose_text(t: ClinicalTrial) -> str | None:
     if t.dose is None:
         return None
-    unit = "cells/kg" if t.dose.cells_per_kg else "cells"
-    values = t.dose.cells_per_kg or t.dose.total_cells or []
-    amount = "–".join(f"{v:.2g}" for v in values) + f" {unit}"
+    amount = "; ".join("–".join(f"{v:.2g}" for v in values) + f" {unit}" for unit, values in t.dose.amounts())
     return amount + (f" x {t.dose.n_doses}" if t.dose.n_doses else "")
 
 
