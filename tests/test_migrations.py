@@ -32,7 +32,14 @@ def _schema_differences(url: str) -> list:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            dialect = connection.dialect.name
+
+            def include(obj, name, kind, reflected, compare_to) -> bool:
+                # An index made on some dialects only (info["dialects"], e.g. SQLite's text index).
+                return dialect in getattr(obj, "info", {}).get("dialects", (dialect,))
+
+            opts = {"compare_type": True, "include_object": include}
+            context = MigrationContext.configure(connection, opts=opts)
             return compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()
