@@ -307,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     base = AbmConfig.from_parameters()
+    if abs(args.hours / base.dt - round(args.hours / base.dt)) > 1e-9:
+        raise SystemExit(f"--hours must be a whole number of {base.dt} h agent steps (the model rounds)")
     h, D, k = base.voxel_size, base.cxcl12_diffusivity, base.cxcl12_decay
     t0 = time.perf_counter()
     pc_err = max(
