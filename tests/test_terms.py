@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mscatlas.kb import enums
@@ -100,3 +102,43 @@ def test_label_reads_as_people_read() -> None:
     assert label(Phase.EARLY_PHASE1) == "early phase 1"
     assert label(True) == "yes" and label(None) == "not stated"
     assert label("SKW6.4") == "SKW6.4" and label("BJAB") == "BJAB"
+
+
+def test_label_reads_a_plain_string_as_a_value_of_the_enum_named() -> None:
+    assert label("wharton_jelly", MscSource) == "Wharton's jelly"
+    assert label("PHASE1", Phase) == "phase 1"
+    assert label("any", MscSource) == "any"  # not a value of the enum: shown as text
+    assert label("wharton_jelly") == "wharton jelly"  # no kind, no enum label
+
+
+# Files that still turn underscores into spaces by hand: kb/terms.py is label() itself and its
+# synonym matching, intake/suggest.py builds synonyms (not text for people); the others are
+# owned by other work in progress and should move to label() (issue 15 point 17).
+_AD_HOC_ALLOWED = {
+    "kb/terms.py",
+    "intake/suggest.py",
+    "web/simulate.py",
+    "web/pages.py",
+    "report/sim_section.py",
+    "web/forms.py",
+    "web/templates/trial.html.j2",
+    "web/templates/intake.html.j2",
+    "web/templates/intake_candidate.html.j2",
+    "web/templates/_intake_form.html.j2",
+}
+
+
+_AD_HOC = re.compile(r"""replace\((["'])_\1, *(["']) \2\)""")
+
+
+def test_no_new_ad_hoc_underscore_labels() -> None:
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "src" / "mscatlas"
+    found = {
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*")
+        if path.suffix in {".py", ".j2"} and _AD_HOC.search(path.read_text(encoding="utf-8"))
+    }
+    assert found <= _AD_HOC_ALLOWED, f"use mscatlas.kb.terms.label() in {sorted(found - _AD_HOC_ALLOWED)}"
+    assert "report/templates/report.html.j2" not in found and "cli/trials_list.py" not in found

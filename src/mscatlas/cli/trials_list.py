@@ -15,6 +15,7 @@ from mscatlas.cli.options import DbOption, JsonOption
 from mscatlas.cli.output import bad_input, console, print_json, term
 from mscatlas.kb.enums import MscSource, Phase, TrialPurpose
 from mscatlas.kb.store import Store
+from mscatlas.kb.terms import label
 from mscatlas.trials.flow import trial_flow
 from mscatlas.trials.listing import TrialFilter, select_trials, trial_row
 
@@ -84,11 +85,11 @@ def list_trials(
     for r in rows:
         table.add_row(
             r["id"],
-            r["purpose"].replace("_", " "),
-            "/".join(r["phases"]),
+            label(r["purpose"], TrialPurpose),
+            "/".join(label(p, Phase) for p in r["phases"]),
             r["status"] or "—",
-            ", ".join(s.replace("_", " ") for s in r["msc_source"]),
-            r["product"].replace("_", " "),
+            ", ".join(label(s, MscSource) for s in r["msc_source"]),
+            label(r["product"]),
             r["route"] or "—",
             r["dose"] or "—",
             r["results"] + (" (gap)" if r["results_gap"] else ""),

@@ -20,6 +20,7 @@ from mscatlas.cli.options import JsonOption
 from mscatlas.cli.output import console, err_console, fail, print_json
 from mscatlas.kb.models import ClinicalTrial
 from mscatlas.kb.store import Store, TrialMergeResult
+from mscatlas.kb.terms import label
 from mscatlas.trials.ctgov import CtgovClient, CtgovError, search_params
 from mscatlas.trials.landscape import Landscape
 from mscatlas.trials.landscape import landscape as compute_landscape
@@ -200,7 +201,7 @@ def _show_landscape(result: Landscape) -> None:
         table.add_column(title)
         table.add_column("trials", justify="right")
         for key, n in counts.items():
-            table.add_row(key.replace("_", " "), str(n))
+            table.add_row(label(key), str(n))
         console.print(table)
     console.print(
         f"{result.ended} ended trials (completed or terminated): {result.with_results} with results posted "

@@ -9,7 +9,9 @@ from rich.table import Table
 
 from mscatlas.cli.options import JsonOption
 from mscatlas.cli.output import console, fail, print_json
+from mscatlas.kb.enums import MscSource
 from mscatlas.kb.store import Store
+from mscatlas.kb.terms import label
 from mscatlas.trials.roots import MIN_STUDIES, SHARE_THRESHOLD, trial_roots
 
 __all__ = ["roots"]
@@ -43,14 +45,14 @@ def roots(
         table.add_column(col)
     for r in results:
         other = r.n_items - r.by_direction["inhibits"] - r.by_direction["promotes"]
-        product = r.product.replace("_", " ") + (f" + {r.payload}" if r.payload else "")
+        product = label(r.product) + (f" + {r.payload}" if r.payload else "")
         product += " (engineered)" if r.engineered and not r.payload else ""
         table.add_row(
             r.nct_id,
             product,
-            ", ".join(s.replace("_", " ") for s in r.msc_source),
+            ", ".join(label(s, MscSource) for s in r.msc_source),
             r.cancer_class,
-            r.verdict.replace("_", " "),
+            label(r.verdict),
             f"{r.by_direction['inhibits']}/{r.by_direction['promotes']}/{other}",
             str(r.n_studies),
         )

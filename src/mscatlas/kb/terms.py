@@ -172,10 +172,15 @@ def enum_choices(cls: type[StrEnum]) -> list[str]:
     return [m.value for m in cls]
 
 
-def label(value: Any) -> str:
+def label(value: Any, kind: type[Enum] | None = None) -> str:
     """A value as people read it: the label of ``vocab/synonyms.yaml`` if it has one, else the
     value with underscores as spaces. Booleans read yes/no and None "not stated"; other text
-    (cell lines such as BJAB or SKW6.4, cancer types) keeps its own casing."""
+    (cell lines such as BJAB or SKW6.4, cancer types) keeps its own casing. ``kind`` reads a
+    plain string as a value of that enum (``label("wharton_jelly", MscSource)``); a string that
+    is not one of its values is shown as text. The one label function of every front end."""
+    if kind is not None and isinstance(value, str) and not isinstance(value, Enum):
+        with contextlib.suppress(ValueError):
+            value = kind(value)
     if value is None:
         return "not stated"
     if isinstance(value, bool):

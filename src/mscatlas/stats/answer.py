@@ -19,8 +19,9 @@ from typing import Any
 
 from scipy.stats import binomtest
 
-from mscatlas.kb.enums import CurationStatus, Delivery
+from mscatlas.kb.enums import CurationStatus, Delivery, MscSource
 from mscatlas.kb.models import Dataset, EvidenceItem, Study
+from mscatlas.kb.terms import label
 from mscatlas.stats.conflict import study_votes
 from mscatlas.stats.harmonize import harmonize
 
@@ -56,8 +57,8 @@ class AnswerRow:
 
     @property
     def label(self) -> str:
-        source = "engineered, any source" if self.engineered else self.msc_source.replace("_", " ")
-        return f"{source} · {self.product} · {self.setting.replace('_', ' ')}"
+        source = "engineered, any source" if self.engineered else label(self.msc_source, MscSource)
+        return f"{source} · {self.product} · {label(self.setting)}"
 
     @property
     def leaning(self) -> str:

@@ -39,6 +39,7 @@ import numpy as np
 
 from mscatlas.kb.enums import CurationStatus
 from mscatlas.kb.models import EvidenceItem, QuantitativeOutcome
+from mscatlas.kb.terms import label
 from mscatlas.stats.effect_sizes import escalc
 from mscatlas.stats.meta_model import MetaResult, rma
 from mscatlas.stats.multilevel import MultilevelResult, rma_mv
@@ -205,11 +206,11 @@ def _delivery(item: EvidenceItem) -> str:
         return "conditioned medium"
     if value == "extracellular_vesicles":
         return "extracellular vesicles"
-    return value.replace("_", " ")
+    return label(value)
 
 
 def _source(item: EvidenceItem) -> str:
-    return " + ".join(s.value.replace("_", " ") for s in item.msc_source)
+    return " + ".join(label(s) for s in item.msc_source)
 
 
 def _engineered(item: EvidenceItem) -> str:
