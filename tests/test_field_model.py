@@ -119,7 +119,7 @@ def test_grid_walk_gives_the_full_grid_answer() -> None:
     full = (
         np.array(
             [
-                moderators._laplace(d.X, d.y, d.study, len(d.studies), s).log_evidence
+                moderators.laplace_mode(d.X, d.y, d.study, len(d.studies), s).log_evidence
                 for s in moderators.SIGMA_GRID
             ]
         )

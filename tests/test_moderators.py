@@ -45,7 +45,7 @@ def separated_items(n_studies: int = 12) -> list[HarmonizedItem]:
 def test_mode_matches_an_independent_optimiser() -> None:
     d = moderators.design(separated_items())
     sigma = 0.8
-    mode = moderators._laplace(d.X, d.y, d.study, len(d.studies), sigma)
+    mode = moderators.laplace_mode(d.X, d.y, d.study, len(d.studies), sigma)
     p = d.X.shape[1]
     Z = np.eye(len(d.studies))[d.study]
     sd = np.concatenate(
@@ -67,7 +67,7 @@ def test_laplace_evidence_is_close_to_numerical_integration() -> None:
     X = np.ones((300, 1))
     study = np.zeros(300, dtype=int)
     sigma = 0.5
-    mode = moderators._laplace(X, y, study, 1, sigma)
+    mode = moderators.laplace_mode(X, y, study, 1, sigma)
     k, n = y.sum(), len(y)
 
     def log_joint(b: float, u: float) -> float:

@@ -64,7 +64,7 @@ def test_one_seed_constant() -> None:
         for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1)
         if re.search(r"\b2024\b", line) and "seed" in line.lower()
     ]
-    assert sorted(s.split(":")[0] for s in seeded) == ["sim/sensitivity.py", "stats/moderators.py"], seeded
+    assert sorted(s.split(":")[0] for s in seeded) == ["sim/sensitivity.py", "stats/moderator_fit.py"], seeded
 
 
 def test_bad_level_is_refused() -> None:
