@@ -14,7 +14,9 @@ import pytest
 
 from mscatlas._svg import csp_safe_svg
 from mscatlas.kb.dose import DoseParseError, parse_ratio
+from mscatlas.kb.enums import Direction
 from mscatlas.kb.store import Store
+from mscatlas.kb.terms import label
 from mscatlas.sim import Injection, Protocol, call_direction, run, simulate_xenograft
 from mscatlas.sim.calibrate import default_calibration
 from mscatlas.sim.parameters import load_parameters
@@ -223,7 +225,7 @@ def test_coculture_run_completes_with_svg_and_the_right_numbers(client: TestClie
     assert f"{final['inhibition_percent']:.1f}" in html
     assert f"{final['viable_control']:,.0f}" in html
     assert f"{final['viable_treated']:,.0f}" in html
-    assert call_direction(expected).replace("_", " ") in html
+    assert label(call_direction(expected), Direction) in html
     assert "umbilical cord MSCs on solid cancer" in html
 
 

@@ -258,7 +258,7 @@ class SimulationSpec(BaseModel):
 
     def describe(self) -> str:
         """One line for people."""
-        who = f"{label(self.msc_source)} MSCs on {label(self.cancer_class)} cancer"
+        who = f"{label(self.msc_source, MscSource)} MSCs on {label(self.cancer_class, CancerClass)} cancer"
         if self.kind in ("coculture", "transwell"):
             return f"{KINDS[self.kind]}, MSC:cancer {self.ratio}, {self.hours:g} h, {who}"
         if self.kind == "cm":

@@ -25,7 +25,8 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment
 
 from mscatlas.kb import strict_json
-from mscatlas.kb.enums import CancerClass, MscSource
+from mscatlas.kb.enums import CancerClass, Direction, MscSource
+from mscatlas.kb.terms import label
 from mscatlas.sim.spec import (
     FIELDS,
     GROWTH_MODELS,
@@ -135,7 +136,7 @@ def _key_numbers(job: Job) -> list[tuple[str, str]]:
             ),
             ("S % (treated / control)", f"{100 * f['s_treated']:.1f} / {100 * f['s_control']:.1f}"),
             ("G2/M % (treated / control)", f"{100 * f['g2_m_treated']:.1f} / {100 * f['g2_m_control']:.1f}"),
-            ("predicted direction", r["predicted_direction"].replace("_", " ")),
+            ("predicted direction", label(r["predicted_direction"], Direction)),
         ]
     s = r["series"]
     return [
