@@ -163,13 +163,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--startup-only", action="store_true")
+    parser.add_argument("--report-only", action="store_true", help="no start-up rows")
+    parser.add_argument("--cold-only", action="store_true", help="no 'report (cached fits)' row")
     args = parser.parse_args()
-    for name, value in startup_rows():
-        print(f"{name:<36}{'n/a' if value is None else format(value, '.3g'):>10}")
+    if not args.report_only:
+        for name, value in startup_rows():
+            print(f"{name:<36}{'n/a' if value is None else format(value, '.3g'):>10}")
     if args.startup_only:
         return
     del ROWS[:]  # the report rows only (run bench_scale.py for the store rows)
-    ROWS.extend(REPORT_ROWS)
+    ROWS.extend(REPORT_ROWS[:1] if args.cold_only else REPORT_ROWS)
     sizes = [int(s) for s in args.sizes.split(",")]
     bench_scale.print_table("sqlite", sizes, bench_scale.run(sizes, "sqlite", None))
 

@@ -184,3 +184,16 @@ def test_cli_roots_json_and_unknown_id(tmp_path) -> None:
     bad = runner.invoke(app, ["trials", "roots", "NCT99999999", "--db", db, "--json"])
     payload = json.loads(bad.stdout)
     assert bad.exit_code == 1 and "unknown" in payload["error"] and "NCT99999999" in json.dumps(payload)
+
+
+def test_roots_of_all_trials_are_each_trials_roots() -> None:
+    """roots_of_trials (items indexed once, issue 14 point 4) gives trial_roots of every trial."""
+    from mscatlas.kb.shipped import shipped_dataset
+    from mscatlas.trials.roots import roots_of_trials, trial_roots
+
+    dataset = shipped_dataset()
+    evidence = [*dataset.evidence, *(e.model_copy(update={"id": f"{e.id}.copy"}) for e in dataset.evidence)]
+    together = roots_of_trials(dataset.trials, evidence)
+    assert [r.nct_id for r in together] == [t.nct_id for t in dataset.trials]
+    assert together == [trial_roots(t, evidence) for t in dataset.trials]
+    assert any(r.n_items for r in together)

@@ -161,7 +161,7 @@ class IntakeStore:
         """An index of every stored candidate and every study of the knowledge base (only the
         review's own studies with ``review_only``)."""
         index = DedupIndex(title_threshold)
-        for study in self.store.dataset().studies:
+        for study in self.store.iter_records("study"):  # not dataset(): no evidence is validated
             if review_only and study.ref is None:
                 continue
             index.add(

@@ -160,7 +160,12 @@ def prisma_for_dataset(dataset: Dataset) -> tuple[dict[str, Any], list[dict[str,
     with tempfile.TemporaryDirectory(prefix="mscatlas-prisma-") as tmp:
         store = Store.open(f"sqlite:///{Path(tmp) / 'prisma.sqlite'}", seed=False)
         try:
-            store.load(dataset, changed_by="mscatlas-report", reason="PRISMA counts")
+            # The intake deduplicates against the stored studies only; the evidence (10^5 items at
+            # field scale, issue 14 point 4) is read from ``dataset`` by prisma_counts.
+            studies_only = Dataset.model_construct(
+                studies=dataset.studies, evidence=[], trials=dataset.trials
+            )
+            store.load(studies_only, changed_by="mscatlas-report", reason="PRISMA counts")
             intake, _ = open_intake(store)
             return prisma_counts(intake, dataset), intake.shipped_problems()
         finally:

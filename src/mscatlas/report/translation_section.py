@@ -14,7 +14,7 @@ from mscatlas._svg import figure_to_svg
 from mscatlas.kb.models import Dataset
 from mscatlas.trials.dose_compare import DoseComparison, dose_comparison
 from mscatlas.trials.flow import trial_flow
-from mscatlas.trials.roots import MIN_STUDIES, SHARE_THRESHOLD, roots_summary, trial_roots
+from mscatlas.trials.roots import MIN_STUDIES, SHARE_THRESHOLD, roots_of_trials, roots_summary
 
 __all__ = ["dose_figure_svg", "translation_section_context"]
 
@@ -55,7 +55,7 @@ def translation_section_context(dataset: Dataset) -> dict[str, Any]:
     """Roots of every trial with their verdicts, and the dose comparison (empty without trials)."""
     if not dataset.trials:
         return {}
-    roots = [trial_roots(t, dataset.evidence) for t in dataset.trials]
+    roots = roots_of_trials(dataset.trials, dataset.evidence)
     doses = dose_comparison(dataset)
     return {
         "roots": [r.to_dict() for r in roots],

@@ -25,13 +25,22 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from mscatlas.kb.enums import CancerClass, CurationStatus, Delivery, Direction, MscSource, Setting
 from mscatlas.kb.models import ClinicalTrial, EvidenceItem
 from mscatlas.kb.vocab import UnknownTermError, load_vocabulary
 
-__all__ = ["MIN_STUDIES", "SHARE_THRESHOLD", "Roots", "roots_summary", "trial_cancer_class", "trial_roots"]
+__all__ = [
+    "MIN_STUDIES",
+    "SHARE_THRESHOLD",
+    "Roots",
+    "roots_of_trials",
+    "roots_summary",
+    "trial_cancer_class",
+    "trial_roots",
+]
 
 SHARE_THRESHOLD = 0.8
 MIN_STUDIES = 2
@@ -60,13 +69,20 @@ _ENGINEERED_KINDS = frozenset({"gene_modified", "virus_loaded", "sirna_loaded", 
 
 def trial_cancer_class(trial: ClinicalTrial) -> CancerClass:
     """Solid or haematological, from the curated cancer type and the registry conditions."""
+    return _cancer_class(trial.cancer_type, tuple(trial.conditions), trial.title)
+
+
+@cache
+def _cancer_class(cancer_type: str, conditions: tuple[str, ...], title: str) -> CancerClass:
+    # Remembered: a condition the vocabulary does not know costs ~10 ms (it looks for the nearest
+    # terms), and every trial's class is asked for again by each page and report section.
     vocab = load_vocabulary()
-    for text in [trial.cancer_type, *trial.conditions]:
+    for text in [cancer_type, *conditions]:
         try:
             return CancerClass(vocab.cancer_types.get(text)["class"])
         except UnknownTermError:
             continue
-    text = " ".join([trial.cancer_type, *trial.conditions, trial.title])
+    text = " ".join([cancer_type, *conditions, title])
     return CancerClass.hematological if _HAEM_WORDS.search(text) else CancerClass.solid
 
 
@@ -184,6 +200,23 @@ def trial_roots(trial: ClinicalTrial, evidence: Iterable[EvidenceItem]) -> Roots
         studies=studies,
         route_matched_items=route_matched,
     )
+
+
+def roots_of_trials(trials: Iterable[ClinicalTrial], evidence: Iterable[EvidenceItem]) -> list[Roots]:
+    """:func:`trial_roots` of each trial, the same results with the items read once: accepted
+    items by delivery and cancer class, so that each trial looks only at its own (issue 14
+    point 4: trials x items was a sizeable part of the report at 10^5 items)."""
+    by_stratum: dict[tuple[Delivery, CancerClass], list[EvidenceItem]] = {}
+    for item in evidence:
+        if item.curation_status is CurationStatus.accepted:
+            by_stratum.setdefault((item.delivery, item.cancer_class), []).append(item)
+    out = []
+    for trial in trials:
+        deliveries = _PRODUCT_DELIVERIES.get(trial.product, _CELL_DELIVERIES)
+        cancer_class = trial_cancer_class(trial)
+        candidates = [i for d in deliveries for i in by_stratum.get((d, cancer_class), [])]
+        out.append(trial_roots(trial, candidates))
+    return out
 
 
 def roots_summary(roots: Sequence[Roots]) -> dict[str, int]:
