@@ -233,8 +233,8 @@ def test_quantitative_outcomes_are_checked_by_kind(tmp_path: Path, mini_path: Pa
 
 
 def test_web_form_errors_point_at_each_field(tmp_path: Path, mini_path: Path) -> None:
-    """The curation form (web.curation.parse_submission) reports each field's own line."""
-    from mscatlas.web.curation import parse_submission
+    """The curation form (web.submission.parse_submission) reports each field's own line."""
+    from mscatlas.web.submission import parse_submission
 
     store = Store.open(f"sqlite:///{tmp_path / 'form.sqlite'}", seed=False)
     dataset, _ = validate_paths([mini_path])

@@ -20,6 +20,7 @@ from mscatlas.web.pages import make_templates, pages_router, render
 from mscatlas.web.params import PARAM_ENUMS, FilterError
 from mscatlas.web.security import DEFAULT_MAX_BODY_BYTES, SecurityMiddleware
 from mscatlas.web.simulate import ClientRateLimit, SimulationRegistry, simulate_router
+from mscatlas.web.submission import submission_router
 from mscatlas.web.synthesis import SynthesisCache, synthesis_router
 
 __all__ = ["create_app"]
@@ -144,6 +145,7 @@ def create_app(
 
     app.include_router(api_router(store))
     app.include_router(curation_router(store, env, sessions))
+    app.include_router(submission_router(store, env, sessions))
     app.include_router(intake_router(store, env, sessions))
     app.include_router(simulate_router(env, sessions, registry, simulation_limit))
     synthesis = SynthesisCache()

@@ -27,6 +27,7 @@ from mscatlas.intake.workflow import next_candidates, open_intake, status
 from mscatlas.kb.store import Store
 from mscatlas.web.auth import Sessions, read_form, redirect
 from mscatlas.web.pages import render
+from mscatlas.web.submission import submission_page
 
 __all__ = ["highlight", "intake_router"]
 
@@ -168,16 +169,10 @@ def intake_router(store: Store, env: Environment, sessions: Sessions) -> APIRout
         found = suggest(candidate.title, candidate.abstract)
         count = sum(1 for e in store.dataset().evidence if e.study == candidate.study)
         item_id = f"ev-{candidate.study}-{count + 1}"[:64]
-        return render(
-            env,
-            request,
-            "submit.html.j2",
-            mode="submit",
-            text=skeleton_yaml(found, candidate.study, item_id),
-            reason=f"from intake candidate {candidate.id}",
-            errors=[],
-            version=None,
-        )
+        # The structured form and the YAML box, both filled with the suggestions to check.
+        text = skeleton_yaml(found, candidate.study, item_id)
+        reason = f"from intake candidate {candidate.id}"
+        return submission_page(env, store, request, "evidence", text=text, reason=reason)
 
     @router.get("/intake/prisma.svg", include_in_schema=False)
     def prisma_image() -> Response:
