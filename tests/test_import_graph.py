@@ -120,15 +120,26 @@ def test_the_graph_sees_deferred_imports() -> None:
     assert len(edges) > 100
 
 
-# The one cycle left (issue 15 point 15, open): calibrate_knowledge_base validates by replay,
-# replay refits through calibrate, and sweep loads calibrations from calibrate. Breaking it
-# means a calibration-types module and a job module above both; until then it is named here,
-# so a new cycle, a grown one, or this one's repair all fail the test below.
-KNOWN_CYCLES = [["mscatlas.sim.calibrate", "mscatlas.sim.replay", "mscatlas.sim.sweep"]]
+# Issue 15 point 15 closed the last cycle (sim calibrate <-> replay <-> sweep): the Calibration
+# type has its own module (sim.calibration), the fit its own (sim.fit), the task executor its own
+# (sim.tasks) and the job (sim.calibrate) sits above replay. None is known; any cycle fails.
+KNOWN_CYCLES: list[list[str]] = []
 
 
-def test_no_import_cycles_beyond_the_known_one() -> None:
+def test_no_import_cycles() -> None:
     found = sorted(strongly_connected(import_graph()))
     new = [c for c in found if c not in KNOWN_CYCLES]
     assert not new, "import cycles: " + "; ".join(", ".join(c) for c in new)
     assert found == KNOWN_CYCLES, "a known cycle is gone: remove it from KNOWN_CYCLES"
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    """Issue 15 point 15: ``from mscatlas.x import _name`` reaches into another module's insides."""
+    offenders = []
+    for path in PACKAGE_ROOT.rglob("*.py"):
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mscatlas"):
+                private = [a.name for a in node.names if a.name.startswith("_") and a.name[:2] != "__"]
+                if private:
+                    offenders.append(f"{path.relative_to(PACKAGE_ROOT)}: from {node.module} import {private}")
+    assert not offenders, offenders

@@ -11,7 +11,8 @@ from scipy.ndimage import map_coordinates
 
 from mscatlas.kb.enums import Direction
 from mscatlas.kb.store import Store
-from mscatlas.sim import calibrate as cal
+from mscatlas.sim import calibration as calmod
+from mscatlas.sim import fit as cal
 from mscatlas.sim.build import product
 from mscatlas.sim.protocol import Protocol, call_direction, run
 from mscatlas.sim.replay import replay
@@ -85,12 +86,12 @@ def test_grid_agrees_with_the_exact_solver_at_grid_points() -> None:
     surfaces = cal.compute_surfaces([target], scheduler="synchronous")
     i, j, k = 11, 6, 9  # log-strengths 1.0 (inhibitory), -1.5 (stimulatory), 1.5 (contact)
     u, v, c = cal.SIGNAL_GRID[i], cal.SIGNAL_GRID[j], cal.CONTACT_GRID[k]
-    calibration = cal.Calibration({"umbilical_cord": {"inhibitory": u, "stimulatory": v, "contact": c}}, {})
-    exact = run(proto, "umbilical_cord", "solid", calibration=calibration)
+    factors = calmod.Calibration({"umbilical_cord": {"inhibitory": u, "stimulatory": v, "contact": c}}, {})
+    exact = run(proto, "umbilical_cord", "solid", calibration=factors)
     z_exact = exact.inhibition_percent()[-1] / 10.0
     assert surfaces.values[0, 0, i, j, k] == pytest.approx(z_exact, rel=1e-5)
     # ... and the class sensitivity is the same lever as the source's secretion.
-    split = cal.Calibration(
+    split = calmod.Calibration(
         {"umbilical_cord": {"inhibitory": u - 0.4, "stimulatory": v, "contact": c}},
         {"solid": {"inhibitory": 0.4}},
     )
@@ -102,7 +103,7 @@ def test_calibration_recovers_the_factors_that_generated_the_directions(
     synthetic: tuple[list[cal.Target], cal.Surfaces],
 ) -> None:
     targets, surfaces = synthetic
-    truth = cal.Calibration(
+    truth = calmod.Calibration(
         {
             "bone_marrow": {"inhibitory": 1.0, "contact": -1.0},
             "adipose_tissue": {"inhibitory": -0.7, "contact": 0.8},
@@ -140,7 +141,7 @@ def test_a_held_out_study_cannot_influence_its_own_prediction(
     synthetic: tuple[list[cal.Target], cal.Surfaces],
 ) -> None:
     targets, surfaces = synthetic
-    truth = cal.Calibration({"bone_marrow": {"inhibitory": 0.5}, "adipose_tissue": {"contact": 0.5}}, {})
+    truth = calmod.Calibration({"bone_marrow": {"inhibitory": 0.5}, "adipose_tissue": {"contact": 0.5}}, {})
     directions = cal.direction_of(cal.predict_z(targets, surfaces, truth))
     # Three studies, each holding a third of both sources' items.
     base = [
@@ -166,12 +167,12 @@ def test_a_held_out_study_cannot_influence_its_own_prediction(
     "session); every sim output states that these parameters lose to the baseline out of sample",
 )
 def test_shipped_calibration_loads_with_provenance(evidence: list) -> None:
-    shipped = cal.load_calibration()
+    shipped = calmod.load_calibration()
     assert shipped is not None
     prov = shipped.provenance
-    assert prov["knowledge_base"]["items_sha256"] == cal.items_digest(evidence)
+    assert prov["knowledge_base"]["items_sha256"] == calmod.items_digest(evidence)
     assert "seed" in prov and "calibrated on knowledge base" in prov["stamp"]
-    text = (Path(cal.__file__).parent / "data" / "calibrated.yaml").read_text(encoding="utf-8")
+    text = (Path(calmod.__file__).parent / "data" / "calibrated.yaml").read_text(encoding="utf-8")
     assert "mscatlas sim calibrate --out" in text
     # A factor moves the model: the shipped calibration is applied by run(..., calibration=).
     proto = Protocol("conditioned_medium", 72.0, cm_percent=50.0)
@@ -184,7 +185,7 @@ def test_digest_sees_a_changed_direction(evidence: list) -> None:
     in_vitro = [e for e in evidence if e.setting.value == "in_vitro"]
     new = Direction.promotes if in_vitro[0].direction is Direction.no_effect else Direction.no_effect
     changed = [in_vitro[0].model_copy(update={"direction": new}), *in_vitro[1:]]
-    assert cal.items_digest(changed) != cal.items_digest(in_vitro)
+    assert calmod.items_digest(changed) != calmod.items_digest(in_vitro)
 
 
 def test_calibrated_replay_refits_without_each_study(evidence: list, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -233,8 +234,8 @@ def test_exact_prediction_of_the_replay_uses_the_fitted_factors(evidence: list) 
     item = next(
         e for e in evidence if e.setting.value == "in_vitro" and e.delivery.value == "conditioned_medium"
     )
-    strong = cal.Calibration({item.msc_source[0].value: {"inhibitory": 3.0, "stimulatory": -3.0}}, {})
-    weak = cal.Calibration({item.msc_source[0].value: {"inhibitory": -3.0, "stimulatory": 3.0}}, {})
+    strong = calmod.Calibration({item.msc_source[0].value: {"inhibitory": 3.0, "stimulatory": -3.0}}, {})
+    weak = calmod.Calibration({item.msc_source[0].value: {"inhibitory": -3.0, "stimulatory": 3.0}}, {})
     proto = Protocol("conditioned_medium", 72.0, cm_percent=100.0)
     assert call_direction(run(proto, item.msc_source[0].value, "solid", calibration=strong)) == "inhibits"
     assert call_direction(run(proto, item.msc_source[0].value, "solid", calibration=weak)) != "inhibits"

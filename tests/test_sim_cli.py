@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from mscatlas.cli.sim import sim_app
 from mscatlas.kb.enums import CancerClass
 from mscatlas.sim import Protocol, run
-from mscatlas.sim.calibrate import load_calibration
+from mscatlas.sim.calibration import load_calibration
 
 runner = CliRunner()
 
@@ -94,10 +94,16 @@ def test_people_get_tables() -> None:
 
 
 def test_replay_json(tmp_path: Path) -> None:
+    """Without --refit: the default parameters, in sample, with their stored validation."""
+    from mscatlas.sim.calibration import default_calibration, out_of_sample
+
     data = _json(["replay", "--db", f"sqlite:///{tmp_path / 'kb.sqlite'}"])
-    assert {"items", "loo_accuracy", "baseline_accuracy"} <= set(data)
-    assert data["items"] and {"id", "observed", "predicted"} <= set(data["items"][0])
-    assert 0.0 <= data["loo_accuracy"] <= 1.0 and 0.0 <= data["baseline_accuracy"] <= 1.0
+    assert {"items", "accuracy", "baseline_accuracy", "validation", "parameters"} <= set(data)
+    assert data["items"] and {"id", "observed", "predicted", "inputs"} <= set(data["items"][0])
+    assert 0.0 <= data["accuracy"] <= 1.0 and 0.0 <= data["baseline_accuracy"] <= 1.0
+    chosen, _ = default_calibration()
+    assert data["parameters"] == ("assumed" if chosen is None else "calibrated")
+    assert data["validation"] == out_of_sample(data["parameters"])
 
 
 # ---- calibrated shared factors by default, --assumed to opt out ----------------------------
@@ -116,7 +122,7 @@ def test_protocol_commands_use_the_calibration_by_default(
     args: list[str], proto: Protocol, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While the shipped calibration beats the baseline out of sample it is the default."""
-    import mscatlas.sim.calibrate as cal
+    import mscatlas.sim.calibration as cal
 
     calibration = load_calibration()
     assert calibration is not None  # the package ships data/calibrated.yaml
@@ -140,7 +146,7 @@ def test_protocol_commands_use_the_calibration_by_default(
 @pytest.mark.parametrize("args", [["coculture", "--ratio", "1:10"], ["cm", "--percent", "50"], ["ev"]])
 def test_a_losing_calibration_is_not_the_default(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 12 part 3: the default is whichever is better out of sample, and the output says why."""
-    import mscatlas.sim.calibrate as cal
+    import mscatlas.sim.calibration as cal
 
     monkeypatch.setattr(
         cal,
@@ -156,7 +162,7 @@ def test_a_losing_calibration_is_not_the_default(args: list[str], monkeypatch: p
 
 
 def test_tables_say_which_parameters_were_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    import mscatlas.sim.calibrate as cal
+    import mscatlas.sim.calibration as cal
 
     monkeypatch.setattr(cal, "shipped_validation", lambda: {"loo_accuracy": 0.8, "baseline_accuracy": 0.7})
     calibrated = runner.invoke(sim_app, ["coculture", "--ratio", "1:10"])
@@ -232,7 +238,7 @@ def test_replay_passes_scheduler_and_seed(tmp_path: Path, monkeypatch: pytest.Mo
         return ReplayReport((), ())
 
     monkeypatch.setattr(cli, "replay", fake)
-    args = ["replay", "--db", f"sqlite:///{tmp_path / 'kb.sqlite'}", "--scheduler", "tcp://h:8786"]
+    args = ["replay", "--refit", "--db", f"sqlite:///{tmp_path / 'kb.sqlite'}", "--scheduler", "tcp://h:8786"]
     result = runner.invoke(sim_app, [*args, "--seed", "5", "--workers", "2", "--json"])
     assert result.exit_code == 0, result.output
     assert seen == {
@@ -248,7 +254,7 @@ def test_run_tasks_on_a_scheduler_address() -> None:
     """What --scheduler ADDRESS does: the tasks go to an existing cluster, results in task order."""
     from dask.distributed import LocalCluster
 
-    from mscatlas.sim.sweep import run_tasks
+    from mscatlas.sim.tasks import run_tasks
 
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster:
         out = run_tasks(pow, [(2, k) for k in range(6)], scheduler=cluster.scheduler_address)
@@ -258,7 +264,7 @@ def test_run_tasks_on_a_scheduler_address() -> None:
 def test_every_simulation_output_carries_its_validation() -> None:
     """Issue 12 part 3: the calibrated parameters never lose to the baseline silently, and the
     default is whichever of calibrated and assumed does not lose out of sample."""
-    from mscatlas.sim.calibrate import default_calibration, out_of_sample, shipped_validation
+    from mscatlas.sim.calibration import default_calibration, out_of_sample, shipped_validation
 
     runner = CliRunner()
     data = json.loads(runner.invoke(sim_app, ["cm", "--json"]).stdout)

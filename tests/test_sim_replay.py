@@ -107,3 +107,79 @@ def test_replay_over_the_shipped_knowledge_base(tmp_path: Path) -> None:
     assert report["parameters_fitted"] is False
     assert report["loo_accuracy"] == report["accuracy"]
     assert "not" in report["loo_note"] and "fitted" in report["loo_note"]
+
+
+def test_every_input_says_where_it_came_from() -> None:
+    """Issue 15 point 6: recorded, derived or assumed, per input (the ratio of ev-029-a is recorded)."""
+    recorded = run_protocol(_item(dose="1:6 (SC:CC)"))
+    assert recorded.inputs["msc_per_cancer"]["origin"] == "recorded"
+    assert recorded.inputs["msc_per_cancer"]["value"] == pytest.approx(1 / 6)
+    assert recorded.inputs["hours"]["origin"] == "assumed"  # the item states no duration
+    assert recorded.inputs["cancer_cells"]["origin"] == "assumed"
+    assert recorded.defaults_used == ("default_hours",)  # the dose is not a default
+    derived = run_protocol(
+        _item(dose={"msc_cells_per_well": [2e4], "cancer_cells_per_well": [1e5]}, duration={"hours": [48]})
+    )
+    assert derived.inputs["msc_per_cancer"] == {
+        "value": pytest.approx(0.2),
+        "origin": "derived",
+        "basis": "the item's dose: MSCs per well over cancer cells per well",
+    }
+    assert derived.inputs["hours"]["origin"] == "recorded"
+    assert derived.inputs["cancer_cells"]["origin"] == "recorded"
+    assumed = run_protocol(_item())
+    assert assumed.inputs["msc_per_cancer"]["origin"] == "assumed"
+    assert assumed.inputs["msc_per_cancer"]["basis"] == "protocol.default_ratio"
+    cm = run_protocol(_item(delivery="conditioned_medium", dose={"cm_dilutions": [{"cm": 1, "medium": 1}]}))
+    assert cm.inputs["cm_percent"]["origin"] == "derived"
+    assert cm.inputs["conditioning_cells"]["origin"] == "assumed"
+    cm_pct = run_protocol(_item(delivery="conditioned_medium", dose={"cm_percent": [30]}))
+    assert cm_pct.inputs["cm_percent"] == {
+        "value": 30.0,
+        "origin": "recorded",
+        "basis": "the item's dose: % CM",
+    }
+    ev = run_protocol(
+        _item(
+            delivery="extracellular_vesicles", dose={"ev_amounts": [{"value": 2e11, "unit": "particles/mL"}]}
+        )
+    )
+    assert ev.inputs["ev_ug_per_ml"]["origin"] == "derived"
+    ev_ug = run_protocol(
+        _item(delivery="extracellular_vesicles", dose={"ev_amounts": [{"value": 20, "unit": "ug/mL"}]})
+    )
+    assert ev_ug.inputs["ev_ug_per_ml"]["origin"] == "recorded"
+    for run in (recorded, derived, assumed, cm, ev):
+        assert run.to_dict()["inputs"] == run.inputs
+        assert {i["origin"] for i in run.inputs.values()} <= {"recorded", "derived", "assumed"}
+
+
+def test_replay_table_labels_ev_029_a_as_recorded(tmp_path: Path) -> None:
+    """The shipped ev-029-a (MSC:cancer 1:6) is shown as recorded in the table and the JSON."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from mscatlas.cli.sim import sim_app
+
+    item = next(e for e in _shipped(tmp_path) if e.id == "ev-029-a")
+    runner = CliRunner()
+    db = f"sqlite:///{tmp_path / 'one.sqlite'}"
+    store = Store.open(db)
+    store.close()
+    assert run_protocol(item).inputs["msc_per_cancer"]["origin"] == "recorded"
+    result = runner.invoke(sim_app, ["replay", "--db", db, "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {r["id"]: r for r in json.loads(result.stdout)["items"]}
+    assert rows["ev-029-a"]["inputs"]["msc_per_cancer"]["origin"] == "recorded"
+    table = runner.invoke(sim_app, ["replay", "--db", db], terminal_width=300)
+    line = next(ln for ln in table.stdout.splitlines() if "ev-029-a" in ln)
+    assert "MSC:cancer 1:6 (recorded)" in line and "(default)" not in line
+
+
+def _shipped(tmp_path: Path) -> list[EvidenceItem]:
+    store = Store.open(f"sqlite:///{tmp_path / 'kb.sqlite'}")
+    try:
+        return store.dataset().evidence
+    finally:
+        store.close()

@@ -24,7 +24,7 @@ from mscatlas.sim.build import PAYLOADS
 from mscatlas.sim.protocol import SOLVER, Outcome
 
 if TYPE_CHECKING:
-    from mscatlas.sim.calibrate import Calibration
+    from mscatlas.sim.calibration import Calibration
 
 __all__ = ["sim_app"]
 
@@ -118,7 +118,7 @@ def _engineering(values: list[str] | None) -> list[tuple[str, str]]:
 
 def _calibration(assumed: bool, path: str | None) -> tuple[Calibration | None, dict[str, Any]]:
     """The shared factors to simulate with, and how the output names them."""
-    from mscatlas.sim.calibrate import default_calibration, load_calibration
+    from mscatlas.sim.calibration import default_calibration, load_calibration
 
     if assumed:
         if path is not None:
@@ -141,7 +141,7 @@ def _calibration(assumed: bool, path: str | None) -> tuple[Calibration | None, d
 
 def _with_validation(used: dict[str, Any]) -> dict[str, Any]:
     """``used`` with the out-of-sample validation of its parameters (shown on every output)."""
-    from mscatlas.sim.calibrate import out_of_sample
+    from mscatlas.sim.calibration import out_of_sample
 
     return {**used, "validation": out_of_sample(used["parameters"])}
 
@@ -410,7 +410,18 @@ DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (defaul
 def calibrate_cmd(
     out: Annotated[str, typer.Option("--out", help="Calibration file to write (YAML).")] = "calibrated.yaml",
     db: DbOption = None,
+    shipped: Annotated[
+        bool,
+        typer.Option(
+            "--shipped", help="Fit on the package's shipped data files, not a store (as the shipped file is)."
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the optimiser's random starts.")] = 0,
+    starts: Annotated[int, typer.Option("--starts", min=1, help="Optimiser starts per fit.")] = 6,
+    folds: Annotated[
+        int | None,
+        typer.Option("--folds", min=2, help="Hold studies out in this many folds (default: one per study)."),
+    ] = None,
     scheduler: SchedulerOption = "threads",
     workers: WorkersOption = None,
     as_json: JsonOption = False,
@@ -419,15 +430,23 @@ def calibrate_cmd(
 
     The leave-one-study-out validation is stored beside the factors. Pass the file to coculture,
     cm and ev with --calibration; regenerate the shipped one with
-    --out src/mscatlas/sim/data/calibrated.yaml.
+    --shipped --out src/mscatlas/sim/data/calibrated.yaml. Both the flat and the hierarchical
+    fit are scored by leaving each study out (slow: tens of minutes on the field-scale base);
+    the one with the lower held-out log loss is written.
     """
     from mscatlas.sim.calibrate import write_calibration
 
-    command = f"mscatlas sim calibrate --out {out} --seed {seed}"
+    if shipped and db is not None:
+        bad_input("--shipped and --db exclude each other")
+    command = f"mscatlas sim calibrate {'--shipped ' if shipped else ''}--out {out} --seed {seed}"
+    command += f" --starts {starts}" + (f" --folds {folds}" if folds else "")
     path, data = write_calibration(
         out,
         db=db,
+        shipped=shipped,
         seed=seed,
+        n_starts=starts,
+        n_folds=folds,
         scheduler=scheduler,
         workers=workers,
         progress=not as_json,
@@ -451,15 +470,40 @@ def calibrate_cmd(
     )
 
 
+_DOSE_LABELS = {"msc_per_cancer": "MSC:cancer", "cm_percent": "CM", "ev_ug_per_ml": "EVs"}
+
+
+def _dose_text(name: str, value: float) -> str:
+    """A replayed dose as people read it: MSC:cancer 1:6, CM 50%, EVs 20 µg/mL."""
+    if name == "msc_per_cancer":
+        ratio = f"1:{1 / value:.3g}" if value < 1 else f"{value:.3g}:1"
+        return f"MSC:cancer {ratio}"
+    if name == "cm_percent":
+        return f"CM {value:g}%"
+    return f"EVs {value:.3g} µg/mL"
+
+
 @sim_app.command("replay")
 def replay_cmd(
     db: DbOption = None,
+    refit: Annotated[
+        bool,
+        typer.Option(
+            "--refit",
+            help="Refit the shared factors on these items and once per study left out (slow: "
+            "minutes to hours on the field-scale base).",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the calibration's random starts.")] = 0,
     scheduler: SchedulerOption = "threads",
     workers: WorkersOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run every in vitro item's protocol and compare predicted with observed directions."""
+    """Run every in vitro item's protocol and compare predicted with observed directions.
+
+    Without --refit the default parameters are used as they are (in sample) and the output
+    carries their stored out-of-sample validation.
+    """
     from mscatlas.kb.store import Store
 
     store = Store.open(db)
@@ -467,30 +511,40 @@ def replay_cmd(
         items = store.dataset().evidence
     finally:
         store.close()
-    report = replay(
-        items, calibrate=True, seed=seed, scheduler=scheduler, workers=workers, progress=not as_json
-    ).to_dict()
+    if refit:
+        report = replay(
+            items, calibrate=True, seed=seed, scheduler=scheduler, workers=workers, progress=not as_json
+        ).to_dict()
+    else:
+        calibration, used = _calibration(False, None)
+        report = {**_with_validation(used), **replay(items, calibration=calibration).to_dict()}
     if as_json:
         print_json(report)
         return
     table = Table(title="replay of in vitro evidence items")
-    for col in ("id", "delivery", "endpoint", "dose", "observed", "predicted", "inhibition %"):
+    for col in ("id", "delivery", "endpoint", "dose", "hours", "observed", "predicted", "inhibition %"):
         table.add_column(col)
     for item in report["items"]:
         top = item["doses"][-1]
-        dose = ", ".join(
-            f"{k}={v:g}" for k, v in top.items() if k in ("msc_per_cancer", "cm_percent", "ev_ug_per_ml")
-        )
+        inputs = item.get("inputs", {})
+        dose = next((k for k in _DOSE_LABELS if k in inputs), None)
+        hours = inputs.get("hours", {"value": item["hours"], "origin": ""})
         mark = "" if item["agree"] else " ✗"
         table.add_row(
             item["id"],
             item["delivery"],
             item["endpoint"],
-            dose + (" (default)" if item["defaults_used"] else ""),
+            "" if dose is None else f"{_dose_text(dose, inputs[dose]['value'])} ({inputs[dose]['origin']})",
+            f"{hours['value']:g} h ({hours['origin']})",
             item["observed"],
             item["predicted"] + mark,
             f"{top['inhibition_percent']:.1f}",
         )
+    console.print(
+        "inputs: recorded = read from the item; derived = computed from what it records; "
+        "assumed = a protocol default of parameters.yaml (the item does not say)",
+        highlight=False,
+    )
     console.print(table)
 
     def pct(x: float | None) -> str:
@@ -503,6 +557,8 @@ def replay_cmd(
         f"modelled endpoints only {pct(report['accuracy_modelled_endpoints'])}"
     )
     console.print(f"leave-one-study-out: {pct(report['loo_accuracy'])}. {report['loo_note']}")
+    if "validation" in report:
+        console.print(report["validation"]["line"], highlight=False)
 
 
 @sim_app.command("abm")
@@ -521,9 +577,7 @@ def abm_cmd(
     msc_source: SourceOption = MscSource.bone_marrow,
     cancer_class: ClassOption = CancerClass.solid,
     payload: PayloadOption = None,
-    animate: Annotated[
-        bool, typer.Option("--animate", help="Also write abm.gif.")
-    ] = False,
+    animate: Annotated[bool, typer.Option("--animate", help="Also write abm.gif.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Spatial agent-based run: a tumour secreting CXCL12 and MSCs homing to it by chemotaxis."""

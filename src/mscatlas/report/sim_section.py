@@ -126,7 +126,7 @@ def homing_snapshot(
 
 def sim_section_context(dataset: Dataset) -> dict[str, Any]:
     """Template context of the in silico section (empty when there is no in vitro evidence)."""
-    from mscatlas.sim.calibrate import items_digest, load_calibration
+    from mscatlas.sim.calibration import items_digest, load_calibration
 
     in_vitro = [e for e in dataset.evidence if e.setting is Setting.in_vitro]
     calibration = load_calibration()

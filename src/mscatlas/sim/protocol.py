@@ -23,9 +23,20 @@ from mscatlas.sim.model import STATE, Array, CellParams, initial_state, rhs
 from mscatlas.sim.parameters import SIGNALS, ParameterTable, load_parameters
 
 if TYPE_CHECKING:
-    from mscatlas.sim.calibrate import Calibration
+    from mscatlas.sim.calibration import Calibration
 
-__all__ = ["SOLVER", "Conditioning", "Outcome", "Protocol", "call_direction", "run", "simulate"]
+__all__ = [
+    "READOUT_OF_ENDPOINT",
+    "SOLVER",
+    "Conditioning",
+    "Outcome",
+    "Protocol",
+    "call_direction",
+    "readout_of",
+    "run",
+    "simulate",
+    "start_state",
+]
 
 SOLVER = {"method": "LSODA", "rtol": 1e-8, "atol": 1e-9}
 
@@ -86,7 +97,8 @@ def _medium_signals(prod: Product, p: CellParams, proto: Protocol, table: Parame
     return made * proto.cm_percent / 100.0
 
 
-def _start(prod: Product, p: CellParams, proto: Protocol, table: ParameterTable, cancer: float) -> Array:
+def start_state(prod: Product, p: CellParams, proto: Protocol, table: ParameterTable, cancer: float) -> Array:
+    """The state at time 0 of ``proto``: ``cancer`` cells, its MSCs, medium signals and vesicles."""
     msc = proto.msc_per_cancer * cancer if proto.delivery in ("direct_coculture", "transwell") else 0.0
     ev = proto.ev_ug_per_ml if proto.delivery == "extracellular_vesicles" else 0.0
     return initial_state(p, cancer, msc, _medium_signals(prod, p, proto, table), ev)
@@ -190,16 +202,19 @@ def run(
     cancer = proto.cancer_cells or t.cancer[cls_]["seed_cells"].value
     n = max(2, math.ceil(proto.hours * points_per_hour) + 1)
     times = np.linspace(0.0, proto.hours, n)
-    treated = simulate(p, _start(prod, p, proto, t, cancer), times)
-    control = simulate(p, _start(prod, p, proto.control(), t, cancer), times)
+    treated = simulate(p, start_state(prod, p, proto, t, cancer), times)
+    control = simulate(p, start_state(prod, p, proto.control(), t, cancer), times)
     notes = tuple(f"no model term for engineering '{x}'" for x in prod.ignored)
     return Outcome(proto, prod, cls_.value, times, treated, control, notes)
 
 
-_ENDPOINT_READOUT = {
-    "apoptosis": "apoptotic_fraction",
-    "cell_cycle": "s_phase_fraction",
-}
+READOUT_OF_ENDPOINT = {"apoptosis": "apoptotic_fraction", "cell_cycle": "s_phase"}
+"""Endpoints read from a fraction; every other endpoint is read from the viable count."""
+
+
+def readout_of(endpoint: str) -> str:
+    """The model read-out an endpoint is called from: ``viable``, ``apoptotic_fraction`` or ``s_phase``."""
+    return READOUT_OF_ENDPOINT.get(endpoint, "viable")
 
 
 def call_direction(
@@ -214,7 +229,7 @@ def call_direction(
     back to the viable count.
     """
     t = table or load_parameters()
-    readout = _ENDPOINT_READOUT.get(endpoint, "viable")
+    readout = readout_of(endpoint)
     if readout == "viable":
         value, threshold = outcome.inhibition_percent()[-1], t.value("protocol", "inhibition_threshold")
     elif readout == "apoptotic_fraction":

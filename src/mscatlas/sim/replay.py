@@ -26,17 +26,13 @@ from typing import TYPE_CHECKING, Any
 from mscatlas.kb.enums import CurationStatus, Setting
 from mscatlas.kb.models import EvidenceItem
 from mscatlas.sim.parameters import ParameterTable, load_parameters
-from mscatlas.sim.protocol import Conditioning, Outcome, Protocol, call_direction, run
+from mscatlas.sim.protocol import Outcome, call_direction, run
+from mscatlas.sim.setup import MODELLED_ENDPOINTS, SIMULATED_DELIVERIES, item_setup
 
 if TYPE_CHECKING:
-    from mscatlas.sim.calibrate import Calibration
+    from mscatlas.sim.calibration import Calibration
 
-__all__ = ["MODELLED_ENDPOINTS", "ProtocolRun", "ReplayReport", "replay", "run_protocol"]
-
-MODELLED_ENDPOINTS = frozenset({"proliferation", "viability", "apoptosis", "cell_cycle"})
-"""Endpoints with a read-out in the model; others are called from the viable count."""
-
-_SIMULATED = {"direct_coculture", "transwell", "conditioned_medium", "cell_extract", "extracellular_vesicles"}
+__all__ = ["MODELLED_ENDPOINTS", "ProtocolRun", "ReplayReport", "moderator_check", "replay", "run_protocol"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +50,7 @@ class ProtocolRun:
     defaults_used: tuple[str, ...]
     notes: tuple[str, ...]
     outcome: Outcome = field(repr=False, compare=False)
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> value, origin, basis
 
     @property
     def endpoint_modelled(self) -> bool:
@@ -72,124 +69,9 @@ class ProtocolRun:
             "hours": self.hours,
             "doses": list(self.doses),
             "defaults_used": list(self.defaults_used),
+            "inputs": self.inputs,
             "notes": list(self.notes),
         }
-
-
-def _ev_ug_per_ml(value: float, unit: str, table: ParameterTable, volume: float) -> float | None:
-    u = unit.replace("μ", "µ").replace("ug", "µg").lower()
-    if u == "µg/ml":
-        return value
-    if u == "ng/ml":
-        return value / 1000.0
-    if u == "mg/ml":
-        return value * 1000.0
-    if u == "µg":
-        return value / volume
-    if u == "particles/ml":
-        return value / table.value("ev", "particles_per_ug")
-    return None
-
-
-def _doses(
-    item: EvidenceItem, table: ParameterTable, defaults: list[str], notes: list[str]
-) -> list[dict[str, Any]]:
-    """The protocols' dose keyword arguments, one per tested dose, lowest first."""
-    dose = item.dose
-    delivery = item.delivery.value
-    if delivery in ("direct_coculture", "transwell"):
-        ratios = sorted({r.msc_per_cancer for r in dose.ratios if r.msc > 0})
-        if not ratios and dose.msc_cells_per_well:
-            cancer = (dose.cancer_cells_per_well or [table.cancer[item.cancer_class]["seed_cells"].value])[0]
-            ratios = sorted({m / cancer for m in dose.msc_cells_per_well})
-            notes.append("ratio from MSCs per well over cancer cells per well")
-        if not ratios:
-            ratios = [table.value("protocol", "default_ratio")]
-            defaults.append("default_ratio")
-        return [{"msc_per_cancer": r} for r in ratios]
-    if delivery in ("conditioned_medium", "cell_extract"):
-        percents = sorted({p for p in dose.cm_percent if p > 0} | {d.percent for d in dose.cm_dilutions})
-        if not percents:
-            percents = [table.value("protocol", "default_cm_percent")]
-            defaults.append("default_cm_percent")
-        if dose.conditioning_cells is None:
-            defaults.append("conditioning_cells")
-        return [{"cm_percent": p} for p in percents]
-    volume = table.cancer[item.cancer_class]["well_volume"].value
-    amounts = []
-    for a in dose.ev_amounts:
-        converted = _ev_ug_per_ml(a.value, a.unit, table, volume)
-        if converted is None:
-            notes.append(f"EV unit '{a.unit}' not convertible; ignored")
-        else:
-            amounts.append(converted)
-    if not amounts:
-        amounts = [table.value("protocol", "default_ev_dose")]
-        defaults.append("default_ev_dose")
-    return [{"ev_ug_per_ml": a} for a in sorted(set(amounts))]
-
-
-@dataclass(frozen=True)
-class ItemSetup:
-    """What an item's protocol is, before any simulation: one :class:`Protocol` per tested dose."""
-
-    protocols: tuple[Protocol, ...]  # lowest dose first; the prediction is read at the last one
-    dose_kwargs: tuple[dict[str, Any], ...]
-    hours: float
-    msc_source: str
-    cancer_class: str
-    engineering: tuple[tuple[str, str], ...]
-    defaults_used: tuple[str, ...]
-    notes: tuple[str, ...]
-
-
-def item_setup(item: EvidenceItem, table: ParameterTable | None = None) -> ItemSetup:
-    """The protocols of ``item`` (its doses, hours, conditioning), with the defaults filled in."""
-    t = table or load_parameters()
-    if item.setting is not Setting.in_vitro:
-        raise ValueError(f"{item.id} is an in vivo item; run_protocol replays in vitro protocols")
-    if item.delivery.value not in _SIMULATED:
-        raise ValueError(f"{item.id}: delivery '{item.delivery.value}' has no in vitro model")
-    defaults: list[str] = []
-    notes: list[str] = []
-    if item.duration and item.duration.hours:
-        hours = max(item.duration.hours)
-    else:
-        hours = t.value("protocol", "default_hours")
-        defaults.append("default_hours")
-    if len(item.msc_source) > 1:
-        notes.append(f"pooled sources {[s.value for s in item.msc_source]}: first one simulated")
-    if item.endpoint.value not in MODELLED_ENDPOINTS:
-        notes.append(f"endpoint '{item.endpoint.value}' has no model read-out: called from the viable count")
-    dose_kwargs = _doses(item, t, defaults, notes)
-    conditioning = None
-    if item.dose.conditioning_cells is not None:
-        conditioning = Conditioning(
-            item.dose.conditioning_cells,
-            t.value("protocol", "conditioning_volume"),
-            t.value("protocol", "conditioning_hours"),
-        )
-    cancer_cells = item.dose.cancer_cells_per_well[0] if item.dose.cancer_cells_per_well else None
-    protocols = tuple(
-        Protocol(
-            item.delivery.value,  # type: ignore[arg-type]
-            hours,
-            conditioning=conditioning,
-            cancer_cells=cancer_cells,
-            **kwargs,
-        )
-        for kwargs in dose_kwargs
-    )
-    return ItemSetup(
-        protocols=protocols,
-        dose_kwargs=tuple(dose_kwargs),
-        hours=hours,
-        msc_source=item.msc_source[0].value,
-        cancer_class=item.cancer_class.value,
-        engineering=tuple((e.kind, e.detail) for e in item.engineering),
-        defaults_used=tuple(dict.fromkeys(defaults)),
-        notes=tuple(notes),
-    )
 
 
 def run_protocol(
@@ -231,6 +113,7 @@ def run_protocol(
         defaults_used=setup.defaults_used,
         notes=tuple(notes),
         outcome=outcome,
+        inputs=setup.origins(),
     )
 
 
@@ -243,6 +126,7 @@ class ReplayReport:
     runs: tuple[ProtocolRun, ...]
     skipped: tuple[dict[str, str], ...]
     validation: dict[str, Any] | None = None  # set when the parameters were calibrated
+    parameters: str = "assumed"  # without refits: assumed, or a given calibration (in sample)
 
     @property
     def scored(self) -> list[ProtocolRun]:
@@ -286,7 +170,8 @@ class ReplayReport:
             "n_scored": len(scored),
             "n_studies": len({r.study for r in scored}),
             "accuracy": self.accuracy,
-            "loo_accuracy": self.accuracy,
+            "loo_accuracy": self.accuracy if self.parameters == "assumed" else None,
+            "parameters": self.parameters,
             "parameters_fitted": False,
             "loo_note": (
                 "No parameter is fitted to the knowledge base: all values come from "
@@ -294,6 +179,10 @@ class ReplayReport:
                 "Holding a study out changes nothing, so loo_accuracy equals the in-sample "
                 "accuracy. The assumed values were set by a developer who had read the review, "
                 "so this is not a blind test."
+                if self.parameters == "assumed"
+                else "A stored calibration was applied without refitting: accuracy is in sample "
+                "(its items trained it). Its out-of-sample figures are the stored validation; "
+                "`mscatlas sim replay --refit` refits once per study."
             ),
             "baseline_accuracy": self.baseline_accuracy,
             "baseline_majority": self.majority,
@@ -319,16 +208,18 @@ def replay(
     table: ParameterTable | None = None,
     *,
     calibrate: bool = False,
+    calibration: Calibration | None = None,
     seed: int = 0,
     n_starts: int = 6,
     scheduler: str = "threads",
     workers: int | None = None,
     progress: bool = False,
-    _prepared: tuple[Any, Any, Any] | None = None,
+    prepared: tuple[Any, Any, Any] | None = None,
 ) -> ReplayReport:
     """Run :func:`run_protocol` for every accepted in vitro item (others are skipped and listed).
 
-    ``calibrate=False`` uses the parameter file as it is. ``calibrate=True`` fits the shared
+    ``calibrate=False`` uses ``calibration`` (``None``: the parameter file as it is) for every
+    item, in sample: nothing is refitted. ``calibrate=True`` fits the shared
     per-source and per-class factors on these items (:mod:`mscatlas.sim.calibrate`), predicts
     every item with that fit (``accuracy``, in sample), and then, for each study, refits without
     the study and predicts its items (``loo_accuracy``: genuine leave-one-study-out). Beside it:
@@ -344,16 +235,41 @@ def replay(
     for item in items:
         if item.setting is not Setting.in_vitro or item.curation_status is not CurationStatus.accepted:
             continue
-        if item.delivery.value not in _SIMULATED:
+        if item.delivery.value not in SIMULATED_DELIVERIES:
             skipped.append(
                 {"id": item.id, "reason": f"delivery '{item.delivery.value}' has no in vitro model"}
             )
             continue
         chosen.append(item)
     if not calibrate:
-        runs = [run_protocol(item, t) for item in chosen]
-        return ReplayReport(tuple(runs), tuple(skipped))
-    return _calibrated_replay(chosen, skipped, t, seed, n_starts, scheduler, workers, progress, _prepared)
+        runs = [run_protocol(item, t, calibration=calibration) for item in chosen]
+        used = "assumed" if calibration is None else "calibrated"
+        return ReplayReport(tuple(runs), tuple(skipped), parameters=used)
+    return _calibrated_replay(chosen, skipped, t, seed, n_starts, scheduler, workers, progress, prepared)
+
+
+def moderator_check(items: Sequence[EvidenceItem], scored_ids: set[str], seed: int) -> dict[str, Any]:
+    """The statistical moderator model's leave-one-study-out accuracy on the same scored items.
+
+    Empty when fewer than three studies remain. That model predicts inhibits vs not, so it
+    compares with the mechanistic model's ``loo_accuracy_binary``.
+    """
+    from mscatlas.stats.harmonize import harmonize
+    from mscatlas.stats.moderators import leave_one_study_out as moderator_loso
+
+    harmonized = [h for h in harmonize(list(items)) if h.id in scored_ids]
+    if len({h.study for h in harmonized}) < 3:
+        return {}
+    validation = moderator_loso(harmonized, seed=seed)
+    return {
+        "moderator_loo_accuracy": validation.accuracy,
+        "moderator_n_items": validation.n_items,
+        "moderator_note": (
+            "Bayesian multilevel logistic moderator model (mscatlas.stats.moderators), "
+            "refitted without each study on these same items; it predicts inhibits vs not, "
+            "so compare it with loo_accuracy_binary."
+        ),
+    }
 
 
 def _calibrated_replay(
@@ -367,9 +283,7 @@ def _calibrated_replay(
     progress: bool,
     prepared: tuple[Any, Any, Any] | None,
 ) -> ReplayReport:
-    from mscatlas.sim import calibrate as cal_mod
-    from mscatlas.stats.harmonize import harmonize
-    from mscatlas.stats.moderators import leave_one_study_out as moderator_loso
+    from mscatlas.sim import fit as cal_mod
 
     if prepared is None:
         targets = cal_mod.targets_from_items(chosen, t)
@@ -407,20 +321,7 @@ def _calibrated_replay(
     n = len(scored)
     loo_hits = sum(loo_predicted[r.item_id] == r.observed for r in scored)
     binary_hits = sum((loo_predicted[r.item_id] == "inhibits") == (r.observed == "inhibits") for r in scored)
-    moderator: dict[str, Any] = {}
-    scored_ids = {r.item_id for r in scored}
-    harmonized = [h for h in harmonize(chosen) if h.id in scored_ids]
-    if len({h.study for h in harmonized}) >= 3:
-        validation = moderator_loso(harmonized, seed=seed)
-        moderator = {
-            "moderator_loo_accuracy": validation.accuracy,
-            "moderator_n_items": validation.n_items,
-            "moderator_note": (
-                "Bayesian multilevel logistic moderator model (mscatlas.stats.moderators), "
-                "refitted without each study on these same items; it predicts inhibits vs not, "
-                "so compare it with loo_accuracy_binary."
-            ),
-        }
+    moderator = moderator_check(chosen, {r.item_id for r in scored}, seed)
     validation_out: dict[str, Any] = {
         "parameters_fitted": True,
         "loo_accuracy": loo_hits / n if n else None,

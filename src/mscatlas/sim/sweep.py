@@ -1,4 +1,4 @@
-"""Parameter sweeps of the in vitro model, and the task runner that calibration shares, on Dask.
+"""Parameter sweeps of the in vitro model, on Dask (through :mod:`mscatlas.sim.tasks`).
 
 Work is cut into chunks whose boundaries depend only on the problem (never on the number of
 workers), each chunk is one Dask task, and results come back in chunk order. Random numbers (the
@@ -7,26 +7,13 @@ optional parameter-uncertainty ensemble at each grid point) come from
 child seed, so a sweep gives the same numbers for a given seed whatever the scheduler, the number
 of workers or the chunk size.
 
-Schedulers (:func:`run_tasks`):
-
-- ``"processes"`` (the default of the command line): a ``dask.distributed.LocalCluster`` of
-  single-threaded worker processes. The model's vectorised RK4 makes many small NumPy calls whose
-  Python overhead holds the GIL, so threads barely overlap; processes do, at the price of a
-  start-up of a second or two.
-- ``"threads"``: a ``LocalCluster`` inside this process (``processes=False``): starts in a fraction
-  of a second; used by the tests and by ``sim replay`` (whose tasks are few and short).
-- ``"synchronous"``: a plain loop, no Dask (debugging).
-- anything else is the address of a running scheduler, e.g. ``tcp://10.0.0.5:8786``.
+Schedulers: see :func:`mscatlas.sim.tasks.run_tasks`.
 """
 
 from __future__ import annotations
 
 import itertools
-import logging
-import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -34,16 +21,18 @@ import numpy as np
 
 from mscatlas.kb.enums import CancerClass
 from mscatlas.sim.build import cell_params, product
+from mscatlas.sim.calibration import load_calibration
 from mscatlas.sim.ensemble import lognormal_ensemble, rk4
 from mscatlas.sim.model import CellParams, stack_params
 from mscatlas.sim.parameters import ParameterTable, load_parameters
-from mscatlas.sim.protocol import Protocol, _start
+from mscatlas.sim.protocol import Protocol, start_state
+from mscatlas.sim.tasks import run_tasks
 
 __all__ = [
     "PROTOCOL_PARAMS",
     "SweepResult",
     "parse_values",
-    "run_tasks",
+    "run_tasks",  # re-exported: the executor lives in mscatlas.sim.tasks
     "sweep",
     "sweepable",
 ]
@@ -65,99 +54,6 @@ DELIVERY = {
 }
 
 CHUNK = 16  # grid points per Dask task; fixed so that chunking never depends on the workers
-
-
-# --------------------------------------------------------------------------------------------
-# Running tasks
-
-
-@contextmanager
-def _client(scheduler: str, workers: int | None) -> Iterator[Any]:
-    from dask.distributed import Client, LocalCluster
-
-    if scheduler in ("processes", "threads"):
-        n = workers or max(1, min(os.cpu_count() or 1, 8))
-        cluster = LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=scheduler == "processes",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
-        client = Client(cluster)
-        try:
-            yield client
-        finally:
-            client.close()
-            cluster.close()
-    else:
-        client = Client(scheduler)
-        try:
-            yield client
-        finally:
-            client.close()
-
-
-def run_tasks(
-    fn: Callable[..., Any],
-    tasks: Sequence[tuple[Any, ...]],
-    *,
-    scheduler: str = "threads",
-    workers: int | None = None,
-    progress: bool = False,
-    description: str = "simulating",
-) -> list[Any]:
-    """``[fn(*args) for args in tasks]``, computed on Dask, in task order.
-
-    ``progress`` draws a rich progress bar on stderr (only on a terminal).
-    """
-    if not tasks:
-        return []
-    bar = _progress(progress, description, len(tasks))
-    if scheduler == "synchronous":
-        out = []
-        with bar as advance:
-            for args in tasks:
-                out.append(fn(*args))
-                advance()
-        return out
-    from dask.distributed import as_completed
-
-    with _client(scheduler, workers) as client:
-        futures = [client.submit(fn, *args, pure=False) for args in tasks]
-        index = {f.key: i for i, f in enumerate(futures)}
-        out = [None] * len(futures)
-        with bar as advance:
-            for future in as_completed(futures):
-                out[index[future.key]] = future.result()
-                advance()
-    return out
-
-
-class _Bar:
-    def __init__(self, enabled: bool, description: str, total: int) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.description = description
-        self.total = total
-
-    def __enter__(self) -> Callable[[], None]:
-        if not self.enabled:
-            return lambda: None
-        from rich.console import Console
-        from rich.progress import Progress
-
-        self._progress = Progress(console=Console(stderr=True), transient=True)
-        self._progress.__enter__()
-        task = self._progress.add_task(self.description, total=self.total)
-        return lambda: self._progress.advance(task)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            self._progress.__exit__(None, None, None)
-
-
-def _progress(enabled: bool, description: str, total: int) -> _Bar:
-    return _Bar(enabled, description, total)
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,8 +124,8 @@ def _point_members(
     if calibration is not None:
         p = calibration.adjust_params(p, cancer_class)
     cancer = proto.cancer_cells or t.cancer[CancerClass(cancer_class)]["seed_cells"].value
-    y_treated = _start(prod, p, proto, t, cancer)
-    y_control = _start(prod, p, proto.control(), t, cancer)
+    y_treated = start_state(prod, p, proto, t, cancer)
+    y_control = start_state(prod, p, proto.control(), t, cancer)
     n = max(1, n_ensemble)
     members = lognormal_ensemble(p, n, seed=point.seed, cv=cv) if n_ensemble > 0 else None
     return (
@@ -354,10 +250,8 @@ def sweep(
     log-normal perturbations of the action terms (coefficient of variation ``cv``) and reports
     their mean and 5-95 % range. ``calibration`` is ``"shipped"`` (the fitted factors of
     ``data/calibrated.yaml``), ``None`` (the parameter file as it is) or a
-    :class:`~mscatlas.sim.calibrate.Calibration`.
+    :class:`~mscatlas.sim.calibration.Calibration`.
     """
-    from mscatlas.sim.calibrate import load_calibration
-
     t = table or load_parameters()
     if protocol not in DELIVERY:
         raise ValueError(f"unknown protocol '{protocol}'; known: {', '.join(DELIVERY)}")
