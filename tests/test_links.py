@@ -156,3 +156,17 @@ def test_web_pages_link_identifiers(tmp_path, mini_path) -> None:
     trial = c.get("/trials/NCT02530047").text
     assert 'href="https://clinicaltrials.gov/study/NCT02530047"' in trial
     assert 'href="https://clinicaltrials.gov/study/NCT02530047"' in c.get("/trials").text
+    listing = c.get("/evidence").text  # the evidence table links cell lines and cancer types
+    assert 'href="https://www.cellosaurus.org/CVCL_0062"' in listing and "search=BRCA" in listing
+
+
+def test_vocabulary_terms_link_through_their_ontology_ids() -> None:
+    from mscatlas.kb.enums import MscSource
+    from mscatlas.kb.links import term_anchor
+
+    assert 'href="https://www.cellosaurus.org/CVCL_0062"' in term_anchor("MDA-MB-231", "cell_line")
+    assert term_anchor("MDA231", "cell_line", "MDA231").endswith(">MDA231</a>")  # a synonym finds it
+    assert "search=BRCA" in term_anchor("breast carcinoma", "cancer_type")  # OncoTree first
+    assert "UBERON_0001013" in term_anchor(MscSource.adipose_tissue, "tissue", "adipose tissue")
+    assert "HGNC:11820" in term_anchor("TIMP1", "gene")
+    assert term_anchor("no such line <b>", "cell_line") == "no such line &lt;b&gt;"  # unknown: text only

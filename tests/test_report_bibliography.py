@@ -73,4 +73,6 @@ def test_report_citations_link_to_their_entries(dataset: Dataset, tmp_path: Path
     assert 'href="https://pubmed.ncbi.nlm.nih.gov/19285314/"' in references
     assert 'href="#references"' in html  # in the top navigation
     assert 'href="https://clinicaltrials.gov/study/NCT02530047"' in html  # Table 2 links the registry
+    assert 'href="https://www.cellosaurus.org/CVCL_0062"' in table1  # MDA-MB-231, through Cellosaurus
+    assert "search=BRCA" in table1  # the cancer type, through OncoTree
     assert not re.search(r"\bsrc\s*=\s*[\"']?https?:|<link\b|url\(\s*[\"']?https?:", html)  # still offline

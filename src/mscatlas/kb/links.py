@@ -18,8 +18,9 @@ from urllib.parse import quote
 from markupsafe import Markup, escape
 
 from mscatlas.kb.trial_dose import REGISTRY_PATTERNS
+from mscatlas.kb.vocab import UnknownTermError, load_vocabulary
 
-__all__ = ["KINDS", "anchor", "guess_kind", "url_for"]
+__all__ = ["KINDS", "anchor", "guess_kind", "term_anchor", "url_for"]
 
 
 def _ictrp(trial_id: str) -> str:
@@ -88,13 +89,47 @@ def guess_kind(value: str) -> str | None:
 
 
 def anchor(value: object, kind: str | None = None, text: object = None) -> Markup:
-    """``value`` as an HTML link to its page (``kind`` guessed when not given), opened apart from
-    the page; the escaped text alone when it has no page."""
-    shown = escape(str(value if text is None else text))
+    """``value`` as an HTML link to its page (``kind`` guessed when not given; a vocabulary name,
+    ``cell_line``, ``cancer_type``, ``tissue`` or ``gene``, links a term through its ontology
+    identifier), opened apart from the page; the escaped text alone when it has no page."""
     if value is None:
         return Markup("")
+    if kind in _VOCABULARIES:  # a vocabulary term: linked through its ontology identifier
+        return term_anchor(value, kind, text)
+    shown = escape(str(value if text is None else text))
     kind = kind or guess_kind(str(value))
     url = url_for(kind, value) if kind else None
-    if url is None:
-        return Markup(shown)
-    return Markup('<a class="ext" href="{}" rel="external noopener">{}</a>').format(url, shown)
+    return Markup(shown) if url is None else _link(url, shown)
+
+
+def _link(url: str, text: str, title: str | None = None) -> Markup:
+    """An outbound link (escaped: the URL's ``&`` becomes ``&amp;`` in the attribute)."""
+    if title is None:
+        return Markup('<a class="ext" href="{}" rel="external noopener">{}</a>').format(url, text)
+    html = '<a class="ext" href="{}" rel="external noopener" title="{}">{}</a>'
+    return Markup(html).format(url, title, text)
+
+
+# vocabulary -> (its attribute on Vocabulary, the identifier kinds of its entries, best first)
+_VOCABULARIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "cell_line": ("cell_lines", ("cellosaurus",)),
+    "cancer_type": ("cancer_types", ("oncotree", "ncit")),
+    "tissue": ("tissues", ("uberon",)),
+    "gene": ("genes", ("hgnc",)),
+}
+
+
+def term_anchor(term: object, vocabulary: str, text: object = None) -> Markup:
+    """A vocabulary term (a cell line, cancer type, MSC tissue source or gene) as a link to the
+    page of its ontology identifier; the escaped term when the vocabulary has no identifier."""
+    attribute, kinds = _VOCABULARIES[vocabulary]
+    shown = str(term if text is None else text)
+    try:
+        entry = getattr(load_vocabulary(), attribute).get(str(getattr(term, "value", term)))
+    except (UnknownTermError, KeyError):
+        return Markup(escape(shown))
+    for kind in kinds:
+        url = url_for(kind, str(entry[kind])) if entry.get(kind) else None
+        if url is not None:
+            return _link(url, shown, f"{kind} {entry[kind]}")
+    return Markup(escape(shown))
