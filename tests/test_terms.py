@@ -118,7 +118,6 @@ _AD_HOC_ALLOWED = {
     "kb/terms.py",
     "intake/suggest.py",
     "web/simulate.py",
-    "web/pages.py",
     "report/sim_section.py",
     "web/forms.py",
     "web/templates/trial.html.j2",

@@ -14,8 +14,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from mscatlas import __version__
 from mscatlas._svg import csp_safe_svg
 from mscatlas.kb.links import anchor
-from mscatlas.kb.models import FLAG_CODES, Dataset, EvidenceItem, Study
+from mscatlas.kb.models import FLAG_CODES, Dataset, Study
 from mscatlas.kb.store import EvidenceFilter, Store
+from mscatlas.kb.terms import label
 from mscatlas.report.answer_section import answer_context
 from mscatlas.trials.roots import MIN_STUDIES as ROOTS_MIN_STUDIES
 from mscatlas.trials.roots import SHARE_THRESHOLD as ROOTS_SHARE
@@ -68,12 +69,6 @@ def query_url(path: str, params: dict[str, Any], **changes: Any) -> str:
     return path + ("?" + urlencode(pairs) if pairs else "")
 
 
-def label(value: Any) -> str:
-    """An enum value or field name for people: underscores become spaces."""
-    text = value.value if hasattr(value, "value") else str(value)
-    return text.replace("_", " ")
-
-
 # Record fields that hold identifiers of one kind (kb/links.py), linked where a page shows them.
 ID_FIELDS = {
     "doi": "doi",
@@ -92,15 +87,6 @@ FACET_TITLES = {
 }
 
 
-def shown(value: Any) -> str:
-    """A moderator or field value for people: None is 'not stated', booleans are yes/no."""
-    if value is None:
-        return "not stated"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return label(value)
-
-
 def make_templates() -> Environment:
     env = Environment(
         loader=PackageLoader("mscatlas.web", "templates"),
@@ -116,9 +102,9 @@ def make_templates() -> Environment:
         record_paths=RECORD_PATHS,
         id_kinds=ID_FIELDS,
     )
-    env.filters["label"] = label
+    env.filters["label"] = label  # the one label function (kb.terms.label)
     env.filters["link"] = anchor  # identifiers to their public pages (kb/links.py)
-    env.filters["shown"] = shown
+    env.filters["shown"] = label  # None reads "not stated", booleans yes/no
     env.filters["trial_date"] = lambda value: date_text(value) or "not recorded"
     env.filters["facet_title"] = lambda name: FACET_TITLES.get(name, label(name))
     return env
@@ -276,7 +262,6 @@ def pages_router(store: Store, env: Environment) -> APIRouter:
             "evidence.html.j2",
             item=item,
             data=item.model_dump(mode="json"),
-            dose_numbers=dose_numbers(item),
             study=study if isinstance(study, Study) else None,
             citation=study_citation(study) if isinstance(study, Study) else None,
             revisions=store.revisions(item.id),
@@ -441,10 +426,3 @@ def _allowed(param_schema: dict[str, Any], schema: dict[str, Any]) -> list[str]:
             option = schema["components"]["schemas"][option["$ref"].rsplit("/", 1)[-1]]
         values += [str(v) for v in option.get("enum", [])]
     return values
-
-
-def dose_numbers(item: EvidenceItem) -> dict[str, Any]:
-    """The structured dose fields that hold a value."""
-    return {
-        k: v for k, v in item.dose.model_dump(mode="json").items() if v not in (None, [], "") and k != "text"
-    }
