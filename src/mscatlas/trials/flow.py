@@ -185,7 +185,10 @@ def trial_flow(
         "distinct_trials_in_records": len(set(record_ids)),
         "screened": len(last),
         "excluded": {"total": sum(excluded.values()), "reasons": dict(excluded.most_common())},
-        "maybe": sum(1 for s in last.values() if s.decision == "maybe"),
+        "maybe": sum(1 for s in last.values() if s.decision == "maybe" and s.reason != "not_retrieved"),
+        "not_retrieved": sorted(
+            t for t, s in last.items() if s.decision == "maybe" and s.reason == "not_retrieved"
+        ),
         "included": len(included),
         "included_curated": len(curated),
         "included_not_curated": sorted(set(included) - set(curated)),
