@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
+import mscatlas
 from mscatlas._svg import csp_safe_svg
 from mscatlas.kb.dose import DoseParseError, parse_ratio
 from mscatlas.kb.enums import Direction
 from mscatlas.kb.store import Store
 from mscatlas.kb.terms import label
 from mscatlas.sim import Injection, Protocol, call_direction, run, simulate_xenograft
-from mscatlas.sim.calibrate import default_calibration
+from mscatlas.sim.calibration import default_calibration
 from mscatlas.sim.parameters import load_parameters
 from mscatlas.sim.spec import SimulationSpec, parse_spec
 from mscatlas.sim.units import ev_ug_per_ml
@@ -499,3 +500,13 @@ def test_cli_and_web_accept_the_same_ev_units_and_agree(amount: str, unit: str) 
     cli_dose = json.loads(cli.stdout)["protocol"]["ev_ug_per_ml"]
     assert spec.ev_ug_per_ml == pytest.approx(cli_dose, rel=1e-12)
     assert cli_dose == pytest.approx(ev_ug_per_ml(float(amount), unit), rel=1e-12)
+
+
+def test_ev_doses_are_converted_in_one_place() -> None:
+    """The command line, the web and replay all go through sim.units; no module converts by hand."""
+    root = Path(mscatlas.__file__).parent
+    hand = re.compile(r"""value\(\s*"ev",\s*"particles_per_ug"\s*\)""")
+    readers = sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*.py") if hand.search(p.read_text("utf-8"))
+    )
+    assert readers == ["sim/units.py"]

@@ -15,6 +15,7 @@ from mscatlas.kb.enums import Setting
 from mscatlas.kb.models import EvidenceItem
 from mscatlas.sim.parameters import ParameterTable, load_parameters
 from mscatlas.sim.protocol import Conditioning, Protocol
+from mscatlas.sim.units import ev_ug_per_ml, ev_unit
 
 __all__ = [
     "MODELLED_ENDPOINTS",
@@ -36,21 +37,6 @@ SIMULATED_DELIVERIES = {
     "extracellular_vesicles",
 }
 """Deliveries with an in vitro model; items of other deliveries are skipped."""
-
-
-def _ev_ug_per_ml(value: float, unit: str, table: ParameterTable, volume: float) -> float | None:
-    u = unit.replace("μ", "µ").replace("ug", "µg").lower()
-    if u == "µg/ml":
-        return value
-    if u == "ng/ml":
-        return value / 1000.0
-    if u == "mg/ml":
-        return value * 1000.0
-    if u == "µg":
-        return value / volume
-    if u == "particles/ml":
-        return value / table.value("ev", "particles_per_ug")
-    return None
 
 
 @dataclass(frozen=True)
@@ -112,12 +98,12 @@ def _doses(
     volume = table.cancer[item.cancer_class]["well_volume"].value
     amounts: list[tuple[float, bool]] = []
     for a in dose.ev_amounts:
-        converted = _ev_ug_per_ml(a.value, a.unit, table, volume)
-        if converted is None:
+        try:
+            unit = ev_unit(a.unit)
+        except ValueError:
             notes.append(f"EV unit '{a.unit}' not convertible; ignored")
-        else:
-            as_given = a.unit.replace("μ", "µ").replace("ug", "µg").lower() == "µg/ml"
-            amounts.append((converted, as_given))
+            continue
+        amounts.append((ev_ug_per_ml(a.value, unit, table=table, well_volume_ml=volume), unit == "ug/mL"))
     if not amounts:
         value = table.value("protocol", "default_ev_dose")
         return [{"ev_ug_per_ml": value}], ProtocolInput(

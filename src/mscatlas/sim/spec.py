@@ -347,7 +347,7 @@ _DELIVERY = {
 
 
 def _in_vitro(spec: SimulationSpec) -> dict[str, Any]:
-    from mscatlas.sim.calibrate import default_calibration, out_of_sample
+    from mscatlas.sim.calibration import default_calibration, out_of_sample
     from mscatlas.sim.protocol import SOLVER, Protocol, call_direction, run
 
     proto = Protocol(
