@@ -124,3 +124,19 @@ def test_gene_wording_with_a_virus_is_read_as_the_virus() -> None:
     assert classify_trial(plain).engineering.value == [EngineeringKind.gene_modified]
     native = classify_trial(TrialText(titles=["Mesenchymal stromal cells for hemorrhagic cystitis"]))
     assert native.engineering.value == [] and native.engineering.defaulted
+
+
+@pytest.mark.parametrize(
+    ("intervention", "product"),
+    [
+        ("Umbilical cord MSC secretome mouthwash", "conditioned_medium"),
+        ("Conditioned medium of adipose MSCs, topical", "conditioned_medium"),
+        ("Exosomes derived from MSCs, 100 µg", "extracellular_vesicles"),
+        ("Bone marrow MSCs 1 x 10^6 cells/kg", "cells"),
+    ],
+)
+def test_a_secretome_is_its_own_product(intervention: str, product: str) -> None:
+    decision = classify_trial(
+        TrialText(titles=["A trial"], interventions=[intervention], conditions=["Oral mucositis"])
+    )
+    assert decision.product.value == product

@@ -1,4 +1,6 @@
-"""The knowledge base's data model: studies, evidence items and clinical trials.
+"""The knowledge base's data model: studies, evidence items and clinical trials (the trial models
+are in :mod:`mscatlas.kb.trial_models` and the shared pieces in :mod:`mscatlas.kb.model_parts`;
+every public name is importable from here).
 
 Every model is strict: unknown fields are errors, enums are closed, and vocabulary fields
 (cancer type, cell lines, gene symbols) must name a term of the shipped vocabularies, so a
@@ -7,44 +9,54 @@ typo is caught at validation time with the nearest known terms suggested.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
-    ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
     StringConstraints,
     computed_field,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
 from mscatlas.kb.dose import Dose, Duration
 from mscatlas.kb.enums import (
     CancerClass,
-    Change,
     CurationStatus,
     Delivery,
     Direction,
     Endpoint,
-    EngineeringKind,
     EvidenceLevel,
     MechanismKind,
     MscSource,
     MscSpecies,
-    Phase,
     Setting,
-    TrialPurpose,
 )
-from mscatlas.kb.numbers import NumbersOnly
-from mscatlas.kb.trial_dose import RegistryId, TrialDose, registry_of
+from mscatlas.kb.model_parts import (
+    FLAG_CODES,
+    Engineering,
+    Flag,
+    Mechanism,
+    Provenance,
+    RecordId,
+    RefNumber,
+    StrictModel,
+    Text,
+)
+from mscatlas.kb.trial_models import (
+    TRIAL_DATE_PATTERN,
+    ClinicalTrial,
+    TrialArm,
+    TrialDate,
+    TrialIntervention,
+)
 from mscatlas.kb.vocab import load_vocabulary
 
 __all__ = [
+    "FLAG_CODES",
     "SCHEMA_VERSION",
+    "TRIAL_DATE_PATTERN",
     "ClinicalTrial",
     "Dataset",
     "Engineering",
@@ -67,119 +79,6 @@ SCHEMA_VERSION = 2
 # SYRCLE risk of bias and reporting completeness on studies, the in vivo host on evidence items,
 # engineering payloads, and outcomes read off figures (flagged, with the method).
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-RecordId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$", max_length=64)]
-RefNumber = Annotated[int, Field(ge=1, le=80)]
-
-FLAG_CODES = {
-    "source_mismatch": "the review names a different MSC tissue source than the cited paper",
-    "species_mismatch": "the review names a different MSC species than the cited paper",
-    "model_mismatch": "the review names a different cancer model than the cited paper",
-    "direction_mismatch": "the review states a different effect than the cited paper",
-    "copied_cell": "a table cell appears to be copied from another row",
-    "citation_mismatch": "the cited paper does not appear to report this finding",
-    "secondary_citation": "the review attributes to this paper a finding the paper cites from others",
-    "not_msc": "the cells tested are not culture-expanded MSCs",
-    "abstract_only": "the review (or this curation) relied on the abstract only",
-    "reference_garbled": "the reference entry in the review text is damaged",
-    "missing_reference": "the reference is cited but absent from the review's reference list",
-    "wording_error": "the review's wording of this finding contains an evident slip",
-    "unverified": "the primary source could not be reached to check this item",
-    "figure_reading": "a number was read off a figure by axis calibration, not from text or a table",
-    "sources_disagree": "two sources state different values for this field; both are recorded in notes",
-    "retracted": "the paper has been retracted or carries an expression of concern",
-    "double_read_mismatch": "a blind second reading disagreed on a field; the resolution is in notes",
-    "secondary_source": "a field was read in a review's table, not in the registry or the trial's paper",
-}
-
-
-class _Strict(NumbersOnly):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, use_enum_values=False)
-
-
-class Flag(_Strict):
-    """A known problem with a record, with the curator's explanation."""
-
-    code: str
-    note: Text
-
-    @field_validator("code")
-    @classmethod
-    def _known_code(cls, v: str) -> str:
-        if v not in FLAG_CODES:
-            raise ValueError(f"unknown flag code '{v}'; known: {', '.join(sorted(FLAG_CODES))}")
-        return v
-
-
-class Provenance(_Strict):
-    """Where a curated fact came from.
-
-    Items of the review's studies say where the review states them (``review_location``);
-    items found by the systematic search have no review location and must name the primary
-    source that was read.
-    """
-
-    review_location: Text | None = Field(
-        default=None, description="e.g. 'Table 1, row 3' or 'Section 4, paragraph 4'; None outside the review"
-    )
-    table: Annotated[int, Field(ge=1, le=2)] | None = None
-    row: Annotated[int, Field(ge=1)] | None = None
-    section: str | None = None
-    summary: Text = Field(description="one line in the curator's own words")
-    primary_source_checked: bool = False
-    primary_source: str | None = Field(
-        default=None, description="what was read: e.g. 'PubMed abstract, PMID 19345434'"
-    )
-    primary_source_says: str | None = Field(
-        default=None, description="what the primary source states where it matters"
-    )
-
-    @model_validator(mode="after")
-    def _checked_needs_source(self) -> Provenance:
-        if self.primary_source_checked and not self.primary_source:
-            raise ValueError("primary_source_checked is true but primary_source is empty")
-        if self.review_location is None and not self.primary_source_checked:
-            raise ValueError("a record outside the review needs primary_source_checked and primary_source")
-        if (self.table is None) != (self.row is None):
-            raise ValueError("table and row go together")
-        return self
-
-
-class Mechanism(_Strict):
-    """A gene, pathway or process reported to change, with its direction."""
-
-    target: Text
-    kind: MechanismKind
-    change: Change
-    note: str | None = None
-
-    @model_validator(mode="after")
-    def _gene_is_hgnc(self) -> Mechanism:
-        if self.kind is MechanismKind.gene:
-            canonical = load_vocabulary().genes.resolve(self.target)
-            if canonical != self.target:
-                object.__setattr__(self, "target", canonical)
-        return self
-
-
-class Engineering(_Strict):
-    """A modification or preconditioning of the MSC product."""
-
-    kind: Annotated[
-        str,
-        StringConstraints(
-            pattern=r"^(cytokine_activation|heat_treatment|hypoxia|culture_3d|senescence|"
-            r"gene_modified|virus_loaded|sirna_loaded|drug_loaded|other)$"
-        ),
-    ]
-    detail: Text
-    payload: Text | None = Field(
-        default=None,
-        description="what the product carries or expresses: a gene or protein (TRAIL, IFN-beta), a "
-        "miRNA (miR-124), a drug (paclitaxel), a virus (oncolytic adenovirus ICOVIR5)",
-    )
-
-
 RobAnswer = Literal["yes", "no", "unclear"]
 SYRCLE_ITEMS: dict[str, str] = {
     "sequence_generation": "allocation sequence adequately generated and applied",
@@ -195,7 +94,7 @@ SYRCLE_ITEMS: dict[str, str] = {
 }
 
 
-class RiskOfBias(_Strict):
+class RiskOfBias(StrictModel):
     """SYRCLE's risk-of-bias tool for animal studies (Hooijmans et al. 2014, BMC Med Res Methodol
     14:43): ten signalling questions, each answered ``yes`` (low risk), ``no`` (high risk) or
     ``unclear`` (not reported). Filled for every study with in vivo evidence."""
@@ -217,7 +116,7 @@ class RiskOfBias(_Strict):
         return {name: getattr(self, name) for name in SYRCLE_ITEMS}
 
 
-class EvReporting(_Strict):
+class EvReporting(StrictModel):
     """MISEV2018 minimal information for an EV study: what the paper reports."""
 
     isolation_method: str | None = Field(
@@ -232,7 +131,7 @@ class EvReporting(_Strict):
     nanoparticle_tracking: bool | None = None
 
 
-class ReportingChecklist(_Strict):
+class ReportingChecklist(StrictModel):
     """How completely the study characterises its MSC product (ISCT 2006 minimal criteria,
     passage and donor; MISEV2018 for EVs). ``True``: reported; ``False``: not reported;
     ``None``: the curator could not tell from what was read."""
@@ -251,7 +150,7 @@ class ReportingChecklist(_Strict):
     assessed_from: Literal["full_text", "abstract"]
 
 
-class Study(_Strict):
+class Study(StrictModel):
     """A paper: one of the review's references (``ref``, id ``ref<N>``) or a paper the systematic
     search included (no ``ref``, id ``pmid<PMID>``)."""
 
@@ -312,7 +211,7 @@ class Study(_Strict):
         return self
 
 
-class QuantitativeOutcome(_Strict):
+class QuantitativeOutcome(StrictModel):
     """A number the paper reports for this finding, with where it was read.
 
     ``kind`` says which fields hold it: ``group_summary`` (treated and control mean, SD, n),
@@ -377,7 +276,7 @@ class QuantitativeOutcome(_Strict):
         return self
 
 
-class Host(_Strict):
+class Host(StrictModel):
     """The animal an in vivo finding was made in, and how the MSC donor relates to it."""
 
     species: Literal["mouse", "rat", "other"]
@@ -390,7 +289,7 @@ class Host(_Strict):
     )
 
 
-class EvidenceItem(_Strict):
+class EvidenceItem(StrictModel):
     """One finding: one MSC product, one cancer model, one setting, one delivery, one endpoint."""
 
     id: RecordId
@@ -517,168 +416,7 @@ class EvidenceItem(_Strict):
         return self
 
 
-RegistryType = Literal["ACTUAL", "ESTIMATED"]
-TRIAL_DATE_PATTERN = r"^\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?$"
-
-
-class TrialDate(_Strict):
-    """A registry date as the registry states it: year, month or day precision, and whether it
-    is ACTUAL or ESTIMATED when that is known.
-
-    Schema 1 stored dates as plain strings ("2016-08"); such a string is read as a date of
-    unknown type, and a date of unknown type is written back as that plain string, so curated
-    records keep their shape and content hash.
-    """
-
-    date: Annotated[str, StringConstraints(pattern=TRIAL_DATE_PATTERN)]
-    type: RegistryType | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_plain_string(cls, data: object) -> object:
-        return {"date": data} if isinstance(data, str) else data
-
-    @model_validator(mode="after")
-    def _real_day(self) -> TrialDate:
-        if self.precision == "day":
-            dt.date.fromisoformat(self.date)  # 2019-02-30 raises ValueError
-        return self
-
-    @model_serializer(mode="wrap")
-    def _compact(self, handler: SerializerFunctionWrapHandler) -> str | dict[str, Any]:
-        return self.date if self.type is None else handler(self)
-
-    @property
-    def precision(self) -> Literal["year", "month", "day"]:
-        return ("year", "month", "day")[self.date.count("-")]
-
-    @property
-    def year(self) -> int:
-        return int(self.date[:4])
-
-
-class TrialArm(_Strict):
-    """An arm (group) of a registered trial, as the registry names it."""
-
-    label: Text
-    type: str | None = Field(default=None, description="registry enum, e.g. EXPERIMENTAL")
-    description: str | None = None
-    intervention_names: list[Text] = Field(default_factory=list)
-
-
-class TrialIntervention(_Strict):
-    """An intervention of a registered trial."""
-
-    type: str | None = Field(default=None, description="registry enum, e.g. BIOLOGICAL, DRUG")
-    name: Text
-    description: str | None = None
-    other_names: list[Text] = Field(default_factory=list)
-
-
-class ClinicalTrial(_Strict):
-    """A registered trial of an MSC product in cancer or its treatment's side effects.
-
-    ``nct_id`` is the trial's key: its ClinicalTrials.gov number where it has one, otherwise its
-    id in the registry that holds it (EudraCT, ChiCTR, ISRCTN, ...; see ``registry``). Other
-    registrations of the same trial are listed in ``cross_registrations``.
-    """
-
-    nct_id: Annotated[str, StringConstraints(min_length=1, max_length=40)] = Field(
-        description="NCT number, or the registry id (EudraCT, ChiCTR, ISRCTN...) of a trial with none"
-    )
-    title: Text = Field(description="treatment as the review's Table 2 names it")
-    treatment: Text
-    product: Annotated[str, StringConstraints(pattern=r"^(cells|extracellular_vesicles|cells_with_hsc)$")] = (
-        "cells"
-    )
-    msc_source: list[MscSource] = Field(min_length=1)
-    engineered: bool
-    engineering: list[EngineeringKind] = Field(default_factory=list)
-    cancer_type: Text = Field(description="condition as the review's Table 2 gives it")
-    conditions: list[Text] = Field(default_factory=list)
-    purpose: TrialPurpose
-    phases: list[Phase] = Field(min_length=1)
-    status: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z_]*$")] | None = Field(
-        default=None, description="overall status, ClinicalTrials.gov API v2 enum (e.g. COMPLETED)"
-    )
-    enrollment: Annotated[int, Field(ge=0)] | None = None
-    enrollment_type: RegistryType | None = None
-    start_date: TrialDate | None = None
-    primary_completion_date: TrialDate | None = None
-    completion_date: TrialDate | None = None
-    sponsor: str | None = Field(default=None, description="lead sponsor")
-    arms: list[TrialArm] | None = None
-    interventions: list[TrialIntervention] | None = None
-    pmids: list[Annotated[str, StringConstraints(pattern=r"^\d{1,9}$")]] | None = Field(
-        default=None, description="PubMed ids the registry links to the trial"
-    )
-    has_results: bool | None = Field(default=None, description="results posted on the registry")
-    cross_registrations: list[RegistryId] = Field(
-        default_factory=list, description="the same trial in other registries"
-    )
-    donor: Literal["autologous", "allogeneic"] | None = None
-    payload: str | None = Field(
-        default=None, description="what an engineered product carries (IFN-beta, TRAIL)"
-    )
-    route: str | None = Field(default=None, description="e.g. intravenous, intra-arterial, intratumoral")
-    dose: TrialDose | None = Field(default=None, description="dose per administration, structured")
-    result_pmids: list[Annotated[str, StringConstraints(pattern=r"^\d{1,9}$")]] = Field(
-        default_factory=list, description="publications that report the trial's results"
-    )
-    field_sources: dict[str, Text] = Field(
-        default_factory=dict,
-        description="field name -> where its value was read (registry record section, paper, table)",
-    )
-    provenance: Provenance
-    flags: list[Flag] = Field(default_factory=list)
-    notes: str | None = None
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def registry(self) -> str:
-        """The registry whose id is the trial's key."""
-        return registry_of(self.nct_id)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_registry(cls, data: object) -> object:
-        if isinstance(data, dict) and "registry" in data:
-            data = dict(data)
-            claimed = data.pop("registry")
-            key = data.get("nct_id")
-            if isinstance(key, str):
-                try:
-                    actual = registry_of(key)
-                except ValueError:
-                    actual = None
-                if actual is not None and claimed != actual:
-                    raise ValueError(f"registry '{claimed}' contradicts nct_id '{key}' (a {actual} id)")
-        return data
-
-    @field_validator("nct_id")
-    @classmethod
-    def _known_registry_format(cls, v: str) -> str:
-        registry_of(v)  # ValueError naming the value if no registry has this format
-        return v
-
-    @model_validator(mode="after")
-    def _engineering_consistent(self) -> ClinicalTrial:
-        unknown = set(self.field_sources) - set(type(self).model_fields)
-        if unknown:
-            raise ValueError(f"field_sources names unknown fields: {sorted(unknown)}")
-        if self.nct_id.startswith("NCT") and any(
-            r.registry == "ClinicalTrials.gov" for r in self.cross_registrations
-        ):
-            raise ValueError("a trial keyed by its NCT number cannot list another NCT number")
-        if self.engineered != bool(self.engineering):
-            raise ValueError("engineered must be true exactly when engineering lists a modification")
-        order = list(Phase)
-        if self.phases != sorted(set(self.phases), key=order.index):
-            raise ValueError("phases must be distinct and in ascending order")
-        return self
-
-
-class Dataset(_Strict):
+class Dataset(StrictModel):
     """The whole knowledge base, as exported and loaded."""
 
     schema_version: int = SCHEMA_VERSION

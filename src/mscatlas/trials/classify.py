@@ -215,7 +215,13 @@ RNA_RULE = Rule(
 # ---------------------------------------------------------------- product
 VESICLE_RULE = Rule(
     "product.vesicles",
-    _rx(r"\bexosom\w*|\bextracellular vesicles?|\bmicrovesicles?|\bsecretome|\bEVs\b"),
+    _rx(r"\bexosom\w*|\bextracellular vesicles?|\bmicrovesicles?|\bEVs\b"),
+)
+# The whole secretome (conditioned medium, supernatant, lysate-free cell-free media) is a product of
+# its own: it carries the soluble factors as well as the vesicles.
+SECRETOME_RULE = Rule(
+    "product.secretome",
+    _rx(r"\bsecretome|\bconditioned (?:culture )?medi(?:um|a)\b|\bsupernatants?\b"),
 )
 WITH_GRAFT_RULE = Rule(
     "product.with_graft",
@@ -308,6 +314,8 @@ def classify_source(text: TrialText) -> Decision[list[MscSource]]:
 
 
 def classify_product(text: TrialText) -> Decision[str]:
+    if found := SECRETOME_RULE.find(text):
+        return Decision("conditioned_medium", tuple(found))
     if found := VESICLE_RULE.find(text):
         return Decision("extracellular_vesicles", tuple(found))
     if found := WITH_GRAFT_RULE.find(text):

@@ -52,6 +52,7 @@ _PRODUCT_DELIVERIES = {
     "cells": _CELL_DELIVERIES,
     "cells_with_hsc": _CELL_DELIVERIES,
     "extracellular_vesicles": frozenset({Delivery.extracellular_vesicles}),
+    "conditioned_medium": frozenset({Delivery.conditioned_medium}),  # secretome, supernatant
 }
 # Wharton's jelly is part of the umbilical cord: a cord product draws on both.
 _SOURCE_FAMILY = {
