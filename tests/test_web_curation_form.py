@@ -345,4 +345,9 @@ def test_every_shipped_record_reads_back_from_its_form() -> None:
             if problems or model.model_validate(back) != record:
                 changed.append(getattr(record, "id", None) or getattr(record, "nct_id", None))
     assert not changed, changed[:10]
+    # A list stated empty ("the registry lists no arms") stays empty, not unknown (None).
+    trial = dataset.trials[0].model_dump(mode="json", exclude_none=True, exclude={"registry"})
+    trial.update(arms=[], pmids=[])
+    back, _, _ = data_from_form(form_values(trial, "trial"), "trial", trial)
+    assert back["arms"] == [] and back["pmids"] == []
     assert isinstance(dataset.trials[0], ClinicalTrial)

@@ -274,6 +274,8 @@ def data_from_form(
         for spec in specs:
             path = prefix + spec.name
             value = read_one(spec, path, before.get(spec.name))
+            if value is None and before.get(spec.name) in ([], {}):
+                value = before[spec.name]  # stored as stated-empty ("no arms"), not as unknown
             if value is not None:
                 out[spec.name] = value
         return out
