@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from mscatlas.cli import app
 from mscatlas.kb.dose import DoseParseError
+from mscatlas.kb.links import url_for
 from mscatlas.kb.models import ClinicalTrial, EvidenceItem
 from mscatlas.kb.trial_dose import RegistryId, parse_trial_dose, registry_of
 from mscatlas.trials.roots import trial_roots
@@ -63,11 +64,14 @@ def _item(i: int, study: str, direction: str, **over) -> EvidenceItem:
         ("ChiCTR-OPC-15006543", "ChiCTR"),
         ("ChiCTR2000029990", "ChiCTR"),
         ("ISRCTN12345678", "ISRCTN"),
+        ("KCT0000389", "CRIS"),
     ],
 )
 def test_registry_ids_are_recognised(trial_id: str, registry: str) -> None:
     assert registry_of(trial_id) == registry
     assert _trial(nct_id=trial_id).registry == registry
+    assert RegistryId(registry=registry, id=trial_id).id == trial_id  # usable as a cross-registration
+    assert url_for("trial", trial_id) is not None  # every registry's ids link to a public page
 
 
 def test_unknown_registry_format_names_the_value() -> None:

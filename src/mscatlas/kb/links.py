@@ -35,6 +35,7 @@ _TRIAL_PAGES: dict[str, Callable[[str], str]] = {
     "jRCT": lambda i: f"https://jrct.niph.go.jp/en-latest-detail/{i}",
     "ChiCTR": _ictrp,
     "IRCT": _ictrp,
+    "CRIS": _ictrp,
     "UMIN": lambda i: _ictrp(f"JPRN-{i}"),
 }
 

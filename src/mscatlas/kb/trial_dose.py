@@ -37,9 +37,12 @@ REGISTRY_PATTERNS: dict[str, str] = {
     "jRCT": r"jRCT[a-z]?\d{9,10}",
     "ANZCTR": r"ACTRN\d{14}",
     "IRCT": r"IRCT\d+N\d+",
+    "CRIS": r"KCT\d{7}",  # Clinical Research Information Service, Korea (cris.nih.go.kr)
 }
 
-Registry = Literal["ClinicalTrials.gov", "EudraCT", "ChiCTR", "ISRCTN", "UMIN", "jRCT", "ANZCTR", "IRCT"]
+Registry = Literal[
+    "ClinicalTrials.gov", "EudraCT", "ChiCTR", "ISRCTN", "UMIN", "jRCT", "ANZCTR", "IRCT", "CRIS"
+]
 
 
 def registry_of(trial_id: str) -> str:
