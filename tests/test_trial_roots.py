@@ -97,6 +97,7 @@ def test_cross_registration_links_and_roundtrip() -> None:
         ("2 million cells per kg, two infusions", [2e6], None, 2),
         ("1×10^8 cells", None, [1e8], None),
         ("5 x 10(6)/kg weekly for 3 doses", [5e6], None, 3),
+        ("a dose of 1 to 2*10^6 cells per kilogram (cells/kg)", [1e6, 2e6], None, None),  # NCT06075706
     ],
 )
 def test_trial_dose_parser(text: str, per_kg, total, n) -> None:

@@ -153,7 +153,7 @@ _MULT = (
 )
 _AMOUNT = re.compile(
     rf"(?P<low>{_NUM})(?:\s*(?:-|–|to)\s*(?P<high>{_NUM}))?{_MULT}"
-    r"\s*(?P<cells>(?:[A-Za-z-]*MSCs?|cells?|viable\s+cells)?)\s*(?P<unit>/\s*kg|per\s+kg|/kg)?",
+    r"\s*(?P<cells>(?:[A-Za-z-]*MSCs?|cells?|viable\s+cells)?)\s*(?P<unit>/\s*kg|per\s+(?:kilogram|kg)|/kg)?",
     re.IGNORECASE,
 )
 # Vesicle amounts: protein mass (µg, mg) or particle counts, per kg or per administration.
