@@ -33,6 +33,18 @@ What it does
 Reported per size: cells x simulated hours per second, wall seconds, peak resident memory (MiB)
 for each code, and PhysiCell time / model time.
 
+Measured 2026-12-03 on this 2-core box under load (load average 5-14; PhysiCell 1.14.2, g++ 12
+-O3 -fopenmp, 2 threads), matched accuracy (PhysiCell's point-source error 0.57%; the model's
+Douglas step 0.047 min meets it at 0.55%):
+
+    cells (+20% MSCs)  sim h  model run s (process s)  PhysiCell s  speed-up run (process)  field diff
+    1,000              1      0.91 (5.05)              194.9        213x (39x)              1.2%
+    10,000             0.3    2.43 (4.94)              205.6        85x (42x)               1.6%
+    100,000            0.1    11.8 (15.9)              422.7        36x (27x)               2.6%
+
+Peak resident memory, model / PhysiCell: 96 / 17, 103 / 125, 176 / 1209 MiB. At a 2% tolerance
+(4 field steps per agent step) the 1,000-cell hour took 0.29 s against 134 s (460x).
+
 Run (about 10 min for the defaults on 2 busy cores):
 ``nice python benchmarks/bench_physicell.py --physicell /tmp/physicell \
 --git-dir /work/.mirror/MathCancer+PhysiCell/repo --sizes 1000 10000 --hours 1``
