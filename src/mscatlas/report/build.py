@@ -15,6 +15,7 @@ from mscatlas.kb.export import export_text
 from mscatlas.kb.links import anchor
 from mscatlas.kb.models import FLAG_CODES, Dataset, EvidenceItem
 from mscatlas.kb.summary import summarize
+from mscatlas.kb.terms import label
 from mscatlas.report.answer_section import answer_context
 from mscatlas.report.field_section import field_section_context
 from mscatlas.report.figures import (
@@ -41,7 +42,7 @@ TABLE_ROWS = 1000
 
 
 def _source_label(item: EvidenceItem) -> str:
-    return " + ".join(s.value.replace("_", " ") for s in item.msc_source)
+    return " + ".join(label(s) for s in item.msc_source)
 
 
 def _flag_legend(flagged: list[EvidenceItem], dataset: Dataset) -> list[tuple[str, str]]:
@@ -131,8 +132,8 @@ def _synthesis_context(dataset: Dataset) -> dict[str, Any]:
     for group in groups:
         if group.poolable:
             measure, fit = meta_analyse(group)
-            label = f"{measure} (treated vs control)"
-            forest = forest_plot(fit, group.labels, xlabel=label, standalone=False)
+            axis = f"{measure} (treated vs control)"
+            forest = forest_plot(fit, group.labels, xlabel=axis, standalone=False)
             pooled.append({"group": group, "measure": measure, "fit": fit, "forest_svg": forest})
     return {
         "outcome_groups": groups,
@@ -154,6 +155,7 @@ def build_report(dataset: Dataset, out_dir: str | Path) -> Path:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["label"] = label  # enum values and names as people read them (kb.terms.label)
     env.filters["link"] = anchor  # identifiers to their public pages (links out; nothing is fetched)
     context = report_context(dataset)
     html = env.get_template("report.html.j2").render(**context)

@@ -13,6 +13,7 @@ import numpy as np
 
 from mscatlas._svg import figure_to_svg
 from mscatlas.kb.models import Dataset
+from mscatlas.kb.terms import label
 from mscatlas.stats.field import DirectionTable, reporting_summary, review_vs_field, rob_summary
 from mscatlas.stats.field_model import FIELD_SPEC, NOT_IN_VIVO, field_covariates, marginal_effects
 from mscatlas.stats.harmonize import harmonize
@@ -41,13 +42,13 @@ def _side_by_side_svg(table: DirectionTable, title: str) -> str:
         for d in _DIRECTIONS:
             totals = np.array([max(sum(table.counts[o].get(v, {}).values()), 1) for v, o in rows])
             share = np.array([table.counts[o].get(v, {}).get(d, 0) for v, o in rows]) / totals
-            ax.barh(y, share, left=left, color=_COLOURS[d], label=d.replace("_", " "), height=0.8)
+            ax.barh(y, share, left=left, color=_COLOURS[d], label=label(d), height=0.8)
             left += share
         labels = []
         for v, o in rows:
             n = sum(table.counts[o].get(v, {}).values())
             k = table.studies[o].get(v, 0)
-            labels.append(f"{v.replace('_', ' ')}: {_ORIGIN_LABEL[o]} ({n} items, {k} studies)")
+            labels.append(f"{label(v)}: {_ORIGIN_LABEL[o]} ({n} items, {k} studies)")
         ax.set_yticks(y, labels)
         ax.set_xlim(0, 1)
         ax.set_xlabel("share of evidence items")
@@ -70,9 +71,9 @@ def _rob_svg(summary: dict[str, Any]) -> str:
         y = np.arange(len(names))[::-1]
         left = np.zeros(len(names))
         n = max(summary["n_assessed"], 1)
-        for answer, label in (("yes", "low risk (yes)"), ("unclear", "unclear"), ("no", "high risk (no)")):
+        for answer, legend in (("yes", "low risk (yes)"), ("unclear", "unclear"), ("no", "high risk (no)")):
             share = np.array([summary["items"][k][answer] for k in names]) / n
-            ax.barh(y, share, left=left, color=_ROB_COLOURS[answer], label=label, height=0.75)
+            ax.barh(y, share, left=left, color=_ROB_COLOURS[answer], label=legend, height=0.75)
             left += share
         ax.set_yticks(y, [summary["labels"][k] for k in names])
         ax.set_xlim(0, 1)
@@ -95,14 +96,14 @@ def effect_plot_svg(moderator: str, levels: list[dict[str, Any]], overall: float
         if overall is not None:
             ax.axvline(overall, color="#888888", linestyle="--", linewidth=0.8)
         labels = [
-            lv["level"].replace("_", " ") + ("" if lv["n_items"] is None else f" ({lv['n_items']})")
+            label(lv["level"]) + ("" if lv["n_items"] is None else f" ({lv['n_items']})")
             for lv in levels
         ]
         ax.set_yticks(y, labels)
         ax.set_xlim(0, 1)
         ax.set_xlabel("P(inhibits), average study")
         where = " (in vivo items)" if moderator in NOT_IN_VIVO else ""
-        ax.set_title(moderator.replace("_", " ") + where, fontsize=9)
+        ax.set_title(label(moderator) + where, fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
         return figure_to_svg(fig, standalone=False)
 

@@ -12,7 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mscatlas._svg import figure_to_svg
+from mscatlas.kb.enums import MscSource
 from mscatlas.kb.models import EvidenceItem
+from mscatlas.kb.terms import label
 from mscatlas.stats.conflict import Stratum
 
 __all__ = [
@@ -85,11 +87,11 @@ def evidence_map_svg(items: Sequence[EvidenceItem]) -> str:
         fig, ax = plt.subplots(figsize=(0.62 * len(sources) + 3.6, 0.3 * len(cancers) + 2.6))
         image = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
         for (c, s), counter in cells.items():
-            label = f"{counter['inhibits']}/{counter['promotes']}/{counter['no_effect'] + counter['mixed']}"
+            counts = f"{counter['inhibits']}/{counter['promotes']}/{counter['no_effect'] + counter['mixed']}"
             row, col = cancers.index(c), sources.index(s)
             colour = "white" if abs(grid[row, col]) > 0.55 else "black"  # legible on dark cells
-            ax.text(col, row, label, ha="center", va="center", fontsize=MAP_LABEL_PT - 1, color=colour)
-        ax.set_xticks(range(len(sources)), [s.replace("_", " ") for s in sources], rotation=45, ha="left")
+            ax.text(col, row, counts, ha="center", va="center", fontsize=MAP_LABEL_PT - 1, color=colour)
+        ax.set_xticks(range(len(sources)), [label(s) for s in sources], rotation=45, ha="left")
         ax.set_yticks(range(len(cancers)), cancers)
         ax.xaxis.tick_top()
         ax.set_title("Evidence map: items inhibiting / promoting / no effect or mixed", pad=12)
@@ -102,7 +104,7 @@ def harvest_plot_svg(strata: Sequence[Stratum]) -> str:
     """Stacked bars of item directions per stratum, with the studies' share inhibiting and its CI."""
     rows = list(strata)[::-1]
     labels = [
-        f"{s.msc_source.replace('_', ' ')} · {s.cancer} · {s.delivery.replace('_', ' ')} · {s.setting[3:]}"
+        f"{label(s.msc_source, MscSource)} · {s.cancer} · {label(s.delivery)} · {s.setting[3:]}"
         for s in rows
     ]
     with plt.rc_context(_RC):
@@ -113,7 +115,7 @@ def harvest_plot_svg(strata: Sequence[Stratum]) -> str:
         for direction in ("inhibits", "promotes", "no_effect", "mixed"):
             counts = np.array([s.item_counts[direction] for s in rows], dtype=float)
             colour = DIRECTION_COLOURS[direction]
-            bars.barh(labels, counts, left=left, color=colour, label=direction.replace("_", " "))
+            bars.barh(labels, counts, left=left, color=colour, label=label(direction))
             left += counts
         bars.set_xlabel("evidence items")
         bars.legend(loc="lower right", frameon=False)
@@ -146,7 +148,7 @@ def forest_svg(effects: Sequence[dict[str, float]], title: str, xlabel: str) -> 
                 fmt="o", color=colour, ms=3, capsize=2,
             )  # fmt: skip
         ax.axvline(0, color="#999999", lw=0.8, ls="--")
-        ax.set_yticks(range(len(rows)), [str(e["name"]).replace("_", " ") for e in rows])
+        ax.set_yticks(range(len(rows)), [label(e["name"]) for e in rows])
         ax.set_xlabel(xlabel)
         ax.set_title(title)
         ax.spines[["top", "right"]].set_visible(False)

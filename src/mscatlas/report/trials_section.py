@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 
 from mscatlas._svg import figure_to_svg
 from mscatlas.kb.models import ClinicalTrial
+from mscatlas.kb.terms import label
 from mscatlas.trials.landscape import landscape
 
 __all__ = ["trials_section_context"]
@@ -25,7 +26,7 @@ def _bars(counts: dict[str, int], title: str, *, keep_order: bool = False) -> st
     values = [counts[k] for k in labels]
     with plt.rc_context(_RC):
         fig, ax = plt.subplots(figsize=(4.2, 0.3 * len(labels) + 0.9))
-        shown = [k.replace("_", " ") for k in labels]
+        shown = [label(k) for k in labels]
         ax.barh(shown[::-1], values[::-1], color="#55a868")
         for y, v in enumerate(values[::-1]):
             ax.text(v + 0.05, y, str(v), va="center")
