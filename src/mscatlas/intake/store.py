@@ -12,124 +12,41 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from mscatlas.intake.citation import Citation, IntakeProblem
-from mscatlas.intake.dedup import DedupIndex, Match
+from mscatlas.intake.candidates import (
+    Candidate,
+    ImportResult,
+    candidate_from_row,
+    is_candidate_id,
+    parse_candidate_id,
+)
+from mscatlas.intake.citation import Citation
+from mscatlas.intake.dedup import DedupIndex
+from mscatlas.intake.importing import import_search
 from mscatlas.intake.screening import Decision, ScreeningState, check_decision, screening_state
-from mscatlas.intake.shipped import ShippedIntake, read_shipped_intake, shipped_digest
+from mscatlas.intake.seeding import SEED_PROBLEMS_KEY, SeedResult, seed_shipped
+from mscatlas.intake.shipped import ShippedIntake
 from mscatlas.intake.tables import INTAKE_TABLES, CandidateRow, DecisionRow, HitRow, SearchRow
 from mscatlas.kb.models import Dataset, Study
 from mscatlas.kb.store import Base, MetaRow, Store
 
-__all__ = ["Candidate", "ImportResult", "IntakeStore", "SeedResult"]
+# Candidate, ImportResult, SeedResult and the id helpers live in their own modules (candidates,
+# seeding); they stay importable from here.
+__all__ = [
+    "Candidate",
+    "ImportResult",
+    "IntakeStore",
+    "SeedResult",
+    "is_candidate_id",
+    "parse_candidate_id",
+]
+
 
 REVIEWERS_KEY = "intake_reviewers"
-SEED_KEY = "intake_seed_hash"
-SEED_PROBLEMS_KEY = "intake_seed_problems"  # the shipped files' problems, as JSON, at the last seeding
-
-
-@dataclass
-class SeedResult:
-    """What seeding the shipped search added, and the problems of the shipped files."""
-
-    searches: int = 0
-    records: int = 0
-    candidates: int = 0
-    decisions: int = 0
-    on_known_studies: int = 0  # decisions on records that are studies of the base already
-    problems: list[IntakeProblem] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    id: str
-    title: str
-    abstract: str | None
-    authors: list[str]
-    year: int | None
-    journal: str | None
-    pmid: str | None
-    pmcid: str | None
-    doi: str | None
-    publication_types: list[str]
-    retracted: bool
-    search: str
-    found_at: datetime
-    study: str | None
-    found_by: list[str] = field(default_factory=list)  # every search that returned it
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["found_at"] = self.found_at.isoformat()
-        return out
-
-    def citation(self) -> Citation:
-        return Citation(
-            title=self.title,
-            abstract=self.abstract,
-            authors=list(self.authors),
-            year=self.year,
-            journal=self.journal,
-            pmid=self.pmid,
-            pmcid=self.pmcid,
-            doi=self.doi,
-            publication_types=list(self.publication_types),
-            retracted=self.retracted,
-            origin=self.id,
-        )
-
-
-@dataclass(frozen=True)
-class ImportResult:
-    search: str
-    imported: int
-    duplicates: list[dict[str, str]]
-    candidates: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "imported": self.imported,
-            "duplicates": self.duplicates,
-            "candidates": self.candidates,
-            "search": self.search,
-        }
-
-
-def _candidate(row: CandidateRow, found_by: Sequence[str] = ()) -> Candidate:
-    return Candidate(
-        id=row.id,
-        title=row.title,
-        abstract=row.abstract,
-        authors=list(row.authors or []),
-        year=row.year,
-        journal=row.journal,
-        pmid=row.pmid,
-        pmcid=row.pmcid,
-        doi=row.doi,
-        publication_types=list(row.publication_types or []),
-        retracted=bool(row.retracted),
-        search=row.search_id,
-        found_at=row.found_at if row.found_at.tzinfo else row.found_at.replace(tzinfo=UTC),
-        study=row.study_id,
-        found_by=list(found_by) or [row.search_id],
-    )
-
-
-def is_candidate_id(value: str) -> bool:
-    """Candidate ids are 'c<number>' (study ids never are: they are ref<N>, pmid<N> or a name)."""
-    return value.startswith("c") and value[1:].isdigit()
-
-
-def parse_candidate_id(candidate_id: str) -> int:
-    if not is_candidate_id(candidate_id):
-        raise KeyError(f"'{candidate_id}' is not a candidate id (c<number>)")
-    return int(candidate_id[1:])
 
 
 class IntakeStore:
@@ -208,7 +125,7 @@ class IntakeStore:
         """Store one search's records in one transaction: new ones become candidates, duplicates hits."""
         index = index if index is not None else self.dedup_index()
         with self.store.session() as session:
-            return self._import(
+            return import_search(
                 session,
                 citations,
                 index,
@@ -223,169 +140,14 @@ class IntakeStore:
                 run_at=run_at,
             )
 
-    def _import(
-        self,
-        session: Session,
-        citations: Sequence[Citation],
-        index: DedupIndex,
-        *,
-        source: str,
-        query: str | None,
-        label: str | None,
-        file: str | None,
-        fmt: str | None,
-        batch: str | None,
-        search_id: str | None,
-        by: str,
-        run_at: datetime | None,
-    ) -> ImportResult:
-        now = datetime.now(UTC)
-        duplicates: list[dict[str, str]] = []
-        imported = 0
-        if search_id is None:
-            search_id = f"s{(session.scalar(select(func.count()).select_from(SearchRow)) or 0) + 1}"
-            while session.get(SearchRow, search_id) is not None:
-                search_id = f"{search_id}x"
-        elif session.get(SearchRow, search_id) is not None:
-            raise ValueError(f"a search with id '{search_id}' is already stored")
-        session.add(
-            SearchRow(
-                id=search_id,
-                source=source,
-                query=query,
-                label=label,
-                file=file,
-                format=fmt,
-                batch=batch,
-                run_at=run_at or now,
-                run_by=by,
-                returned=len(citations),
-            )
-        )
-        session.flush()
-        # Candidate keys are given here rather than by the database, so that 10^5 records need
-        # no flush each; every candidate is inserted by this method, so keys never collide.
-        next_pk = (session.scalar(select(func.max(CandidateRow.pk))) or 0) + 1
-        for position, citation in enumerate(citations, start=1):
-            match = index.match(citation)
-            record = _record(citation)
-            if match is not None:
-                duplicates.append(
-                    {
-                        "record": citation.label(),
-                        "duplicate_of": match.target,
-                        "reason": match.reason,
-                        "detail": match.detail,
-                    }
-                )
-                session.add(_hit(search_id, position, match, record))
-                continue
-            row = CandidateRow(
-                pk=next_pk,
-                pmid=citation.pmid,
-                pmcid=citation.pmcid,
-                doi=citation.doi,
-                title=citation.title,
-                abstract=citation.abstract,
-                authors=citation.authors,
-                year=citation.year,
-                journal=citation.journal,
-                publication_types=citation.publication_types,
-                retracted=citation.retracted,
-                search_id=search_id,
-                found_at=run_at or now,
-            )
-            session.add(row)
-            next_pk += 1
-            imported += 1
-            index.add(row.id, citation)
-            session.add(HitRow(search_id=search_id, position=position, candidate_pk=row.pk, record=record))
-        session.flush()
-        total = session.scalar(select(func.count()).select_from(CandidateRow)) or 0
-        return ImportResult(search_id, imported, duplicates, total)
-
     # ------------------------------------------------------------ the shipped search
 
     def seed_shipped(self, shipped: ShippedIntake | None = None) -> SeedResult | None:
-        """Import the shipped searches and screening decisions not yet in the store (one transaction).
-
-        Runs when the shipped intake files changed since the store last saw them; searches are
-        known by their query id and decisions by (candidate, by, at, stage, decision), so
-        seeding twice adds nothing.
-        """
-        if shipped is None:
-            if self.store.get_meta(SEED_KEY) == shipped_digest():
-                return None
-            shipped = read_shipped_intake()
-        if self.store.get_meta(SEED_KEY) == shipped.digest:
-            return None
-        # The studies that the shipped search itself added to the base are its included
-        # records, not duplicates: only the review's studies (the previous version) are.
-        index = self.dedup_index(review_only=True)
-        known_decisions = {
-            (d.candidate, d.by, d.at.replace(microsecond=0), d.stage, d.decision) for d in self.decisions()
-        }
-        result = SeedResult(problems=list(shipped.problems))
-        with self.store.session() as session:
-            stored = set(session.scalars(select(SearchRow.id)))
-            for q in shipped.queries:
-                if q.id in stored:
-                    continue
-                outcome = self._import(
-                    session,
-                    q.records,
-                    index,
-                    source=q.source,
-                    query=q.query,
-                    label=None,
-                    file=q.file,
-                    fmt="shipped",
-                    batch=q.batch,
-                    search_id=q.id,
-                    by="mscatlas-seed",
-                    run_at=q.run_at,
-                )
-                result.searches += 1
-                result.records += len(q.records)
-                result.candidates += outcome.imported
-            for d in shipped.decisions:
-                c = d.citation
-                match = index.match(c)
-                if match is None:
-                    result.problems.append(
-                        IntakeProblem(
-                            d.file,
-                            c.origin.removeprefix(f"{d.file} "),
-                            d.line,
-                            "pmid",
-                            "matches no record of the shipped searches (by PMID, DOI, PMCID or title)",
-                        )
-                    )
-                    continue
-                if not is_candidate_id(match.target):
-                    result.on_known_studies += 1
-                    continue
-                key = (match.target, d.by, d.at.replace(microsecond=0), d.stage, d.decision)
-                if key in known_decisions:
-                    continue
-                known_decisions.add(key)
-                session.add(
-                    DecisionRow(
-                        candidate_pk=parse_candidate_id(match.target),
-                        decision=d.decision,
-                        reason=d.reason,
-                        note=d.note,
-                        stage=d.stage,
-                        by=d.by,
-                        at=d.at,
-                        resolves=False,
-                    )
-                )
-                result.decisions += 1
-            session.merge(MetaRow(key=SEED_KEY, value=shipped.digest))
-            problems = json.dumps([p.to_dict() for p in shipped.problems], ensure_ascii=False)
-            session.merge(MetaRow(key=SEED_PROBLEMS_KEY, value=problems))
-        return result
+        """Import the shipped searches and screening decisions not yet in the store, in one
+        transaction (:func:`mscatlas.intake.seeding.seed_shipped`). The studies that the shipped
+        search itself added to the base are its included records, not duplicates: only the
+        review's own studies are matched against."""
+        return seed_shipped(self.store, lambda: self.dedup_index(review_only=True), self.decisions, shipped)
 
     def shipped_problems(self) -> list[dict[str, Any]]:
         """The problems of the shipped search files when they were last seeded into this store."""
@@ -409,7 +171,7 @@ class IntakeStore:
                     )
                 )
             )
-            return _candidate(row, found_by)
+            return candidate_from_row(row, found_by)
 
     def candidates(self) -> list[Candidate]:
         with self.store.session() as session:
@@ -420,7 +182,7 @@ class IntakeStore:
                 if search not in found[pk]:
                     found[pk].append(search)
             return [
-                _candidate(r, found[r.pk])
+                candidate_from_row(r, found[r.pk])
                 for r in session.scalars(select(CandidateRow).order_by(CandidateRow.pk))
             ]
 
@@ -582,30 +344,3 @@ class IntakeStore:
         return study
 
 
-def _record(citation: Citation) -> dict[str, Any]:
-    return {
-        k: v
-        for k, v in {
-            "title": citation.title,
-            "year": citation.year,
-            "first_author": citation.first_author,
-            **citation.identifiers,
-            "origin": citation.origin,
-            "line": citation.line,
-        }.items()
-        if v is not None
-    }
-
-
-def _hit(search_id: str, position: int, match: Match, record: dict[str, Any]) -> HitRow:
-    is_candidate = is_candidate_id(match.target)
-    return HitRow(
-        search_id=search_id,
-        position=position,
-        candidate_pk=int(match.target[1:]) if is_candidate else None,
-        study_id=None if is_candidate else match.target,
-        reason=match.reason,
-        score=match.score,
-        detail=match.detail,
-        record=record,
-    )
