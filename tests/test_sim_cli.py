@@ -85,6 +85,21 @@ def test_xenograft_json_has_curves_and_tgi() -> None:
     assert none["tgi_percent"] == 0.0
 
 
+def test_xenograft_output_says_whether_the_in_vivo_data_calibrate_it() -> None:
+    """Issue 12 part 3: the in vivo evidence's tumour-growth numbers, counted on every output."""
+    from mscatlas.sim.calibrate import shipped_evidence
+    from mscatlas.sim.invivo import tumour_growth_data
+
+    expected = tumour_growth_data(shipped_evidence())
+    data = _json(["xenograft", "--days", "7"])
+    assert data["parameters"] == "assumed"
+    assert data["validation"]["counts"] == expected["counts"]
+    assert data["validation"]["line"] == expected["line"]
+    assert data["validation"]["calibrated"] is False
+    table = runner.invoke(sim_app, ["xenograft", "--days", "7"], terminal_width=400)
+    assert expected["line"] in " ".join(table.stdout.split())
+
+
 def test_people_get_tables() -> None:
     result = runner.invoke(sim_app, ["coculture", "--ratio", "1:5", "--payload", "trail"])
     assert result.exit_code == 0, result.output
@@ -263,7 +278,7 @@ def test_run_tasks_on_a_scheduler_address() -> None:
 
 def test_every_simulation_output_carries_its_validation() -> None:
     """Issue 12 part 3: the calibrated parameters never lose to the baseline silently, and the
-    default is whichever of calibrated and assumed does not lose out of sample."""
+    default is whichever of calibrated and assumed does better out of sample."""
     from mscatlas.sim.calibration import default_calibration, out_of_sample, shipped_validation
 
     runner = CliRunner()
@@ -271,18 +286,73 @@ def test_every_simulation_output_carries_its_validation() -> None:
     v = data["validation"]
     stored = shipped_validation()
     calibrated = out_of_sample("calibrated")
+    assumed = out_of_sample("assumed")
     assert calibrated["accuracy"] == stored["loo_accuracy"]
     assert calibrated["baseline_accuracy"] == stored["baseline_accuracy"]
-    loses = stored["loo_accuracy"] < stored["baseline_accuracy"]
+    if "loo_log_loss" in stored:
+        assert calibrated["log_loss"] == stored["loo_log_loss"]
+        assert assumed["log_loss"] == stored["log_loss_assumed"]
+        loses = stored["loo_log_loss"] >= stored["baseline_log_loss"]
+        better = stored["loo_log_loss"] < stored["log_loss_assumed"]
+        assert calibrated["log_loss_difference"] == stored["vs_baseline"]["calibrated"]["log_loss"]
+    else:
+        loses = stored["loo_accuracy"] < stored["baseline_accuracy"]
+        better = not loses
     assert calibrated["loses_to_baseline"] is loses
     chosen, why = default_calibration()
     text = " ".join(runner.invoke(sim_app, ["cm"], terminal_width=400).stdout.split())
-    assert "validation:" in text
-    if loses:
-        assert chosen is None and data["parameters"] == "assumed"
-        assert "loses to the majority baseline" in data["note"] and why in data["note"]
-        assert "loses to the majority baseline" in text
-        assert v == out_of_sample("assumed")
-    else:
+    assert "validation:" in text and v["line"] in text
+    if better:
         assert chosen is not None and data["parameters"] == "calibrated" and v == calibrated
-    assert out_of_sample("assumed")["parameters"] == "assumed"
+    else:
+        assert chosen is None and data["parameters"] == "assumed"
+        assert why in data["note"] and v == assumed
+    assert ("LOSES TO" in v["line"]) is bool(v["loses_to_baseline"])
+    assert assumed["parameters"] == "assumed"
+
+
+@pytest.mark.parametrize(("calibrated_ll", "default"), [(0.80, "calibrated"), (0.95, "assumed")])
+def test_the_default_is_the_better_set_by_held_out_log_loss(
+    calibrated_ll: float, default: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mscatlas.sim.calibration as cal
+
+    stored = {
+        "loo_accuracy": 0.6,
+        "baseline_accuracy": 0.58,
+        "accuracy_assumed": 0.55,
+        "loo_log_loss": calibrated_ll,
+        "log_loss_assumed": 0.9,
+        "baseline_log_loss": 0.85,
+        "n_scored": 10,
+        "n_studies": 5,
+    }
+    monkeypatch.setattr(cal, "shipped_validation", lambda: stored)
+    data = _json(["cm"])
+    assert data["parameters"] == default
+    if default == "assumed":
+        assert "does no better out of sample than the assumed parameters" in data["note"]
+        assert "log loss 0.950 vs 0.900" in data["note"]
+        assert data["validation"]["loses_to_baseline"] is True  # 0.90 >= 0.85
+    else:
+        assert data["validation"]["loses_to_baseline"] is False and "beats" in data["validation"]["line"]
+
+
+def test_calibrated_outputs_carry_the_validated_probabilities() -> None:
+    """A calibrated run also gives the calibration's own call for a new study (what was validated)."""
+    from mscatlas.sim.calibration import default_calibration
+    from mscatlas.sim.hierarchical import readout_probabilities
+    from mscatlas.sim.parameters import load_parameters
+
+    chosen, _ = default_calibration()
+    data = _json(["coculture", "--ratio", "1:10"])
+    assumed = _json(["coculture", "--ratio", "1:10", "--assumed"])
+    assert assumed["calibrated_direction"] is None
+    if chosen is None:
+        assert data["calibrated_direction"] is None
+        return
+    z = data["final"]["inhibition_percent"] / load_parameters().value("protocol", "inhibition_threshold")
+    probs = data["calibrated_direction"]["probabilities"]
+    assert probs == pytest.approx(readout_probabilities(z, chosen))
+    assert sum(probs.values()) == pytest.approx(1.0)
+    assert data["calibrated_direction"]["direction"] == max(probs, key=probs.get)

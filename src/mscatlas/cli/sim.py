@@ -152,10 +152,31 @@ def _describe(used: dict[str, Any]) -> str:
     return "parameters: assumed (parameters.yaml as is" + (f"; {used['note']})" if "note" in used else ")")
 
 
-def _report(outcome: Outcome, as_json: bool, title: str, used: dict[str, Any]) -> None:
+def _calibrated_call(outcome: Outcome, calibration: Calibration | None) -> dict[str, Any] | None:
+    """The calibration's direction probabilities for this read-out, for a new study (as validated)."""
+    if calibration is None:
+        return None
+    from mscatlas.sim.hierarchical import readout_probabilities
+    from mscatlas.sim.parameters import load_parameters
+
+    z = outcome.inhibition_percent()[-1] / load_parameters().value("protocol", "inhibition_threshold")
+    probs = readout_probabilities(float(z), calibration)
+    return {
+        "endpoint": "proliferation",
+        "probabilities": probs,
+        "direction": max(probs, key=probs.__getitem__),
+        "note": "the calibrated model's call for a new study (endpoint offset added, study effect "
+        "integrated out), the quantity its held-out validation scores",
+    }
+
+
+def _report(
+    outcome: Outcome, as_json: bool, title: str, used: dict[str, Any], calibration: Calibration | None = None
+) -> None:
     used = _with_validation(used)
     final = outcome.final()
     direction = call_direction(outcome)
+    calibrated = _calibrated_call(outcome, calibration)
     if as_json:
         print_json(
             {
@@ -174,6 +195,7 @@ def _report(outcome: Outcome, as_json: bool, title: str, used: dict[str, Any]) -
                 "series": outcome.series(),
                 "final": final,
                 "predicted_direction": direction,
+                "calibrated_direction": calibrated,
                 "notes": list(outcome.notes),
             }
         )
@@ -208,6 +230,13 @@ def _report(outcome: Outcome, as_json: bool, title: str, used: dict[str, Any]) -
     console.print(
         f"predicted direction: [bold]{direction}[/bold] ({final['inhibition_percent']:.1f}% inhibition)"
     )
+    if calibrated is not None:
+        p = calibrated["probabilities"]
+        console.print(
+            f"calibrated model, new study: P(inhibits) {p['inhibits']:.2f}, P(promotes) {p['promotes']:.2f}, "
+            f"P(no effect) {p['no_effect']:.2f}",
+            highlight=False,
+        )
     console.print(_describe(used), highlight=False)
     console.print(used["validation"]["line"], highlight=False)
     for note in outcome.notes:
@@ -235,7 +264,7 @@ def _run_and_report(
         payloads=[p.value for p in payload or []],
         calibration=calibration,
     )
-    _report(outcome, as_json, title, used)
+    _report(outcome, as_json, title, used, calibration)
 
 
 @sim_app.command()
@@ -327,7 +356,13 @@ def ev(
         bad_input(f"--unit: {exc}")
     proto = Protocol("extracellular_vesicles", hours, ev_ug_per_ml=dose, cancer_cells=cancer_cells)
     outcome = run(proto, msc_source.value, cancer_class, table=table, calibration=calibration)
-    _report(outcome, as_json, f"EVs {amount:g} {unit}, {msc_source.value} on {cancer_class.value}", used)
+    _report(
+        outcome,
+        as_json,
+        f"EVs {amount:g} {unit}, {msc_source.value} on {cancer_class.value}",
+        used,
+        calibration,
+    )
 
 
 def _schedule(text: str) -> list[float]:
@@ -371,10 +406,13 @@ def xenograft(
         payloads=[p.value for p in payload or []],
     )
     series = result.series()
+    invivo = _xenograft_data()
     if as_json:
         print_json(
             {
                 "model": model.value,
+                "parameters": "assumed",
+                "validation": invivo,
                 "route": route.value,
                 "msc_dose": msc_dose,
                 "schedule_days": [i.day for i in injections],
@@ -401,6 +439,16 @@ def xenograft(
         )
     console.print(table)
     console.print(f"TGI: [bold]{series['tgi_percent']:.1f}%[/bold]")
+    console.print(invivo["line"], highlight=False)
+
+
+def _xenograft_data() -> dict[str, Any]:
+    """What the shipped in vivo evidence offers to calibrate the xenograft model (counts, verdict)."""
+    from mscatlas.sim.calibrate import shipped_evidence
+    from mscatlas.sim.invivo import tumour_growth_data
+
+    data = tumour_growth_data(shipped_evidence())
+    return {k: v for k, v in data.items() if k != "ratios"}
 
 
 DbOption = Annotated[str | None, typer.Option("--db", help="Database URL (default: the user store).")]

@@ -238,6 +238,7 @@ def out_of_sample(parameters: str) -> dict[str, Any]:
         "model": v.get("model") if key == "calibrated" else "assumed parameters (parameters.yaml)",
         "n_items": v.get("n_scored"),
         "n_studies": v.get("n_studies"),
+        "scheme": v.get("scheme", "leave-one-study-out"),
         "accuracy": accuracy,
         "baseline_accuracy": baseline,
         "log_loss": log_loss,
@@ -267,8 +268,8 @@ def out_of_sample(parameters: str) -> dict[str, Any]:
             f"(95% CI {interval['ci_lb']:+.3f} to {interval['ci_ub']:+.3f})"
         )
     out["line"] = (
-        f"validation: {parameters} parameters, leave-one-study-out {scores} {verdict} the majority "
-        f"baseline's {against} ({v.get('n_scored')} in vitro items, {v.get('n_studies')} studies{ci})"
+        f"validation: {parameters} parameters, {out['scheme']}: {scores} {verdict} the majority baseline's"
+        f" {against} ({v.get('n_scored')} in vitro items, {v.get('n_studies')} studies{ci})"
         + ("; treat the predicted direction as unvalidated" if loses else "")
     )
     return out
