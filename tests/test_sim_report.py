@@ -12,7 +12,7 @@ from mscatlas.report.sim_section import HOMING_DAYS, homing_snapshot, sim_sectio
 
 
 def test_homing_snapshot_is_fast_inline_and_deterministic() -> None:
-    first = homing_snapshot(seed=0)  # its run time is measured in benchmarks/bench_abm.py, not here
+    first = homing_snapshot(seed=0)  # its run time is measured in benchmarks/bench_sim_report.py
     svg = first["svg"]
     assert svg.startswith("<svg") and "</svg>" in svg
     assert "http" not in svg  # inline, nothing to fetch; the tissue image is a data: URI
