@@ -7,7 +7,6 @@ a store brings the shipped search and screening records into it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +24,9 @@ from mscatlas.intake.sources import EuropePmcClient, PubMedClient, SourceError
 from mscatlas.intake.store import IntakeStore
 from mscatlas.intake.suggest import FIELDS, suggest
 from mscatlas.intake.workflow import candidate_or_error, labelled_rows, next_candidates, open_intake, status
+from mscatlas.kb.display import engineering_text, field_text
 from mscatlas.kb.store import Store
+from mscatlas.kb.terms import label
 
 __all__ = ["intake_app", "make_source_client"]
 
@@ -286,8 +287,8 @@ def suggest_cmd(
         if name in found:
             s = found[name]
             table.add_row(
-                name,
-                json.dumps(s.value, ensure_ascii=False),
+                label(name),
+                engineering_text(s.value) if name == "engineering" else field_text(s.value, name),
                 f"{s.confidence:.2f}",
                 "; ".join(s.evidence[:3]),
             )
