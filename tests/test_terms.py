@@ -117,7 +117,6 @@ def test_label_reads_a_plain_string_as_a_value_of_the_enum_named() -> None:
 _AD_HOC_ALLOWED = {
     "kb/terms.py",
     "intake/suggest.py",
-    "web/simulate.py",
     "report/sim_section.py",
     "web/forms.py",
     "web/templates/trial.html.j2",
