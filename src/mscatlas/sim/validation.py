@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from mscatlas.stats.moderator_fit import SEED as BOOTSTRAP_SEED  # the project's one synthesis seed
+
 __all__ = [
     "BOOTSTRAP_SEED",
     "N_BOOT",
@@ -33,7 +35,6 @@ __all__ = [
 
 DIRECTIONS = ("inhibits", "promotes", "no_effect")
 N_BOOT = 2000
-BOOTSTRAP_SEED = 2024
 
 
 def study_folds(studies: Sequence[str], n_folds: int | None, seed: int = BOOTSTRAP_SEED) -> dict[str, int]:
