@@ -117,7 +117,8 @@ def flow(db: DbOption = None, as_json: JsonOption = False) -> None:
     console.print(
         f"{c['screened']} trials screened: {c['excluded']['total']} excluded ({reasons}), "
         f"{c['included']} included, of which {c['included_curated']} curated; eligible but not "
-        f"curated (registry record not read): {', '.join(c['included_not_curated']) or 'none'}; "
+        f"yet curated (the screening notes say what could not be read): "
+        f"{', '.join(c['included_not_curated']) or 'none'}; "
         f"undecided {c['maybe']}; not retrieved (only a page header could be read, not assessed): "
         f"{len(c['not_retrieved'])}."
     )
