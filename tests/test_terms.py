@@ -111,19 +111,9 @@ def test_label_reads_a_plain_string_as_a_value_of_the_enum_named() -> None:
     assert label("wharton_jelly") == "wharton jelly"  # no kind, no enum label
 
 
-# Files that still turn underscores into spaces by hand: kb/terms.py is label() itself and its
-# synonym matching, intake/suggest.py builds synonyms (not text for people); the others are
-# owned by other work in progress and should move to label() (issue 15 point 17).
-_AD_HOC_ALLOWED = {
-    "kb/terms.py",
-    "intake/suggest.py",
-    "report/sim_section.py",
-    "web/forms.py",
-    "web/templates/trial.html.j2",
-    "web/templates/intake.html.j2",
-    "web/templates/intake_candidate.html.j2",
-    "web/templates/_intake_form.html.j2",
-}
+# Files that turn underscores into spaces by hand, legitimately: kb/terms.py is label() itself
+# and its synonym matching; intake/suggest.py builds synonyms (not text for people).
+_AD_HOC_ALLOWED = {"kb/terms.py", "intake/suggest.py"}
 
 
 _AD_HOC = re.compile(r"""replace\((["'])_\1, *(["']) \2\)""")

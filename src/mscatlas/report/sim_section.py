@@ -21,6 +21,7 @@ import numpy as np
 from mscatlas._svg import figure_to_svg
 from mscatlas.kb.enums import Setting
 from mscatlas.kb.models import Dataset
+from mscatlas.kb.terms import label as term_label
 
 __all__ = ["homing_snapshot", "sim_section_context"]
 
@@ -57,9 +58,7 @@ def _curves(sources: list[str], cancer_class: str, calibration: Any) -> dict[str
                 scheduler="synchronous",
                 dt=0.5,
             ).rows
-            ax.plot(
-                values, [r["inhibition_percent"] for r in rows], marker="o", ms=3, label=src.replace("_", " ")
-            )
+            ax.plot(values, [r["inhibition_percent"] for r in rows], marker="o", ms=3, label=term_label(src))
         ax.axhline(0.0, color="0.6", lw=0.8)
         if log:
             ax.set_xscale("log")

@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from mscatlas.kb.dose import Dose, Duration, parse_dose, parse_duration
 from mscatlas.kb.models import FLAG_CODES
 from mscatlas.kb.records import MODELS, RecordKind
+from mscatlas.kb.terms import label
 from mscatlas.kb.trial_dose import TrialDose, parse_trial_dose
 from mscatlas.kb.vocab import load_vocabulary
 
@@ -81,7 +82,7 @@ class Spec:
 
     @property
     def label(self) -> str:
-        return self.name.replace("_", " ")
+        return label(self.name)
 
 
 @dataclass
@@ -99,7 +100,7 @@ class FieldView:
 
 
 def _label(value: str) -> str:
-    return value.replace("_", " ")
+    return label(value)
 
 
 def _unwrap(annotation: Any) -> tuple[Any, bool, list[Any]]:
