@@ -11,6 +11,7 @@ from mscatlas.kb.enums import CurationStatus
 from mscatlas.kb.models import QuantitativeOutcome
 from mscatlas.kb.shipped import shipped_dataset
 from mscatlas.stats.outcomes import group_outcomes, meta_analyse
+from test_cli_report import assert_nothing_loaded_from_elsewhere
 
 BASE = next(e for e in shipped_dataset().evidence if e.setting.value == "in_vivo")
 
@@ -94,4 +95,5 @@ def test_report_shows_a_pooled_group_inline_without_urls(tmp_path) -> None:
     )
     assert "<strong>tumour volume</strong>" in html
     assert "ROM, REML" in html
-    assert "http" not in html and "<?xml" not in html
+    assert "<?xml" not in html
+    assert_nothing_loaded_from_elsewhere(html)  # identifier links out are fine; nothing is fetched
