@@ -243,7 +243,7 @@ def test_calibrate_command_writes_a_loadable_file(tmp_path: Path, monkeypatch: p
 
 
 def test_replay_passes_scheduler_and_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import mscatlas.cli.sim as cli
+    import mscatlas.cli.sim_replay as cli  # the module of `sim replay`
     from mscatlas.sim.replay import ReplayReport
 
     seen: dict = {}
