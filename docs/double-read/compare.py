@@ -130,7 +130,7 @@ def kappa(a: list, b: list) -> float | None:
         return float(cohen_kappa_score(a, b))
     except ImportError:  # pragma: no cover - fallback
         n = len(a)
-        po = sum(x == y for x, y in zip(a, b)) / n
+        po = sum(x == y for x, y in zip(a, b, strict=True)) / n
         ca, cb = Counter(a), Counter(b)
         pe = sum(ca[k] * cb[k] for k in set(ca) | set(cb)) / (n * n)
         return 1.0 if pe == 1 else (po - pe) / (1 - pe)
@@ -164,7 +164,9 @@ def main() -> None:
     vocab = load_vocabulary()
     items = {e.id: e for e in load_evidence()}
     second = yaml.safe_load((HERE / "second-reading.yaml").read_text())
-    compared = [r for r in second if str(r.get("read", "")).strip().lower() != "not found" and r["id"] in items]
+    compared = [
+        r for r in second if str(r.get("read", "")).strip().lower() != "not found" and r["id"] in items
+    ]
     per_field = {f: {"n": 0, "agree": 0} for f in FIELDS}
     disagreements = []
     pairs = {"direction": ([], []), "delivery": ([], [])}
@@ -184,7 +186,7 @@ def main() -> None:
             if first[f] is not None and sec[f] is not None:
                 pairs[f][0].append(first[f])
                 pairs[f][1].append(sec[f])
-    for f, c in per_field.items():
+    for c in per_field.values():
         c["percent"] = round(100 * c["agree"] / c["n"], 1) if c["n"] else None
     result = {
         "sample": len(second),
@@ -207,7 +209,8 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     for d in disagreements:
-        lines.append(f"| {d['id']} | {d['field']} | {json.dumps(d['first'])} | {json.dumps(d['second'])} |  |")
+        first, second_value = json.dumps(d["first"]), json.dumps(d["second"])
+        lines.append(f"| {d['id']} | {d['field']} | {first} | {second_value} |  |")
     (HERE / "disagreements.md").write_text("\n".join(lines) + "\n")
     print(json.dumps(result, indent=2))
 
