@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from mscatlas.stats.bootstrap import study_bootstrap
 from mscatlas.stats.moderator_fit import SEED as BOOTSTRAP_SEED  # the project's one synthesis seed
 
 __all__ = [
@@ -95,27 +96,21 @@ def compare(
     y = np.array([DIRECTIONS.index(o) for o in observed], dtype=int)
     mine = _item_losses(np.asarray(probs, dtype=float), y)
     theirs = _item_losses(np.asarray(other, dtype=float), y)
-    names = sorted(set(studies))
-    position = {s: k for k, s in enumerate(names)}
-    which = np.array([position[s] for s in studies])
-    counts = np.bincount(which, minlength=len(names)).astype(float)
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(len(names), np.full(len(names), 1.0 / len(names)), size=n_boot)
+    keys = ("accuracy", "log_loss", "brier")
+    boot = study_bootstrap({k: mine[k] - theirs[k] for k in keys}, studies, n_boot=n_boot, seed=seed)
     out: dict[str, Any] = {
         "model": {k: float(v.mean()) for k, v in mine.items()},
         "other": {k: float(v.mean()) for k, v in theirs.items()},
-        "bootstrap": {"n_boot": n_boot, "seed": seed, "n_studies": len(names), "n_items": len(y)},
+        "bootstrap": {"n_boot": n_boot, "seed": seed, "n_studies": len(set(studies)), "n_items": len(y)},
         "difference": {},
     }
-    for key in ("accuracy", "log_loss", "brier"):
-        sums = np.bincount(which, weights=mine[key] - theirs[key], minlength=len(names))
-        boot = (draws @ sums) / (draws @ counts)
-        low, high = np.percentile(boot, [2.5, 97.5])
-        better = boot > 0 if key == "accuracy" else boot < 0
+    for key in keys:
+        d = boot[key]
+        better = d.draws > 0 if key == "accuracy" else d.draws < 0
         out["difference"][key] = {
-            "estimate": float(sums.sum() / counts.sum()),
-            "ci_lb": float(low),
-            "ci_ub": float(high),
+            "estimate": d.estimate,
+            "ci_lb": d.ci_lb,
+            "ci_ub": d.ci_ub,
             "p_better": float(np.mean(better)),
         }
     return out

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from mscatlas.stats import cache
+from mscatlas.stats.bootstrap import study_bootstrap
 from mscatlas.stats.harmonize import HarmonizedItem
 from mscatlas.stats.moderator_design import (
     BASE_SPEC,
@@ -184,28 +185,17 @@ def paired_bootstrap(
         if missing:
             raise ValueError(f"the two validations score different items, e.g. {missing[0]}")
         q = np.array([theirs[i] for i, _, _ in validation.predictions])
-    studies = sorted({s for s, _ in validation.held_out})
-    position = {s: k for k, s in enumerate(studies)}
-    which = np.array([position[s] for s, _ in validation.held_out])
     ll_a, br_a = _item_losses(y, p)
     ll_b, br_b = _item_losses(y, q)
-    # Per-study sums, so a resample is a weighted sum over studies.
-    sums = {
-        name: np.bincount(which, weights=v, minlength=len(studies))
-        for name, v in (("ll", ll_a - ll_b), ("br", br_a - br_b))
-    }
-    counts = np.bincount(which, minlength=len(studies)).astype(float)
-    rng = np.random.default_rng(seed)
-    weights = rng.multinomial(len(studies), np.full(len(studies), 1 / len(studies)), size=n_boot)
-    out: dict[str, Any] = {"n_boot": n_boot, "n_studies": len(studies), "seed": seed}
-    for name, label in (("ll", "log_loss"), ("br", "brier")):
-        boot = (weights @ sums[name]) / (weights @ counts)
-        low, high = np.percentile(boot, [2.5, 97.5])
+    studies = [s for s, _ in validation.held_out]
+    boot = study_bootstrap({"log_loss": ll_a - ll_b, "brier": br_a - br_b}, studies, n_boot=n_boot, seed=seed)
+    out: dict[str, Any] = {"n_boot": n_boot, "n_studies": len(set(studies)), "seed": seed}
+    for label, d in boot.items():
         out[label] = {
-            "difference": float(sums[name].sum() / counts.sum()),
-            "ci_lb": float(low),
-            "ci_ub": float(high),
-            "p_better": float(np.mean(boot < 0)),
+            "difference": d.estimate,
+            "ci_lb": d.ci_lb,
+            "ci_ub": d.ci_ub,
+            "p_better": float(np.mean(d.draws < 0)),
         }
     return out
 
