@@ -121,6 +121,13 @@ def test_vesicle_doses_have_their_own_units(text: str, expected: dict) -> None:
     assert dose.model_dump(exclude_none=True, exclude={"text"}) == expected
     assert dose.is_cells == ("cells_per_kg" in expected)
     assert (dose.per_kg_range() is None) == (not dose.is_cells)  # vesicles stay off the cell axis
+    assert dose.describe() and "None" not in dose.describe()
+
+
+def test_a_dose_reads_as_people_read_it() -> None:
+    two_levels = parse_trial_dose("1-2 x 10^6 cells/kg, two infusions")
+    assert two_levels.describe() == "1e+06–2e+06 cells/kg, 2 doses"
+    assert parse_trial_dose("100 µg of exosomes").describe() == "100 µg protein"
 
 
 def test_a_drug_mass_beside_no_cells_is_not_a_dose() -> None:

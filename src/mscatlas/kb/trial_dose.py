@@ -126,6 +126,13 @@ class TrialDose(_Strict):
         """(unit label, values) for every amount given, in the order of :data:`AMOUNT_UNITS`."""
         return [(AMOUNT_UNITS[name], getattr(self, name)) for name in AMOUNT_UNITS if getattr(self, name)]
 
+    def describe(self) -> str:
+        """The dose as people read it: "1e+06–2e+06 cells/kg, 2 doses", "100 µg protein"."""
+        parts = ["–".join(f"{x:.3g}" for x in values) + f" {unit}" for unit, values in self.amounts()]
+        if self.n_doses:
+            parts.append(f"{self.n_doses} doses")
+        return ", ".join(parts)
+
     def per_kg_range(self, weight_kg: float = 70.0) -> tuple[float, float] | None:
         """Cells/kg as (low, high); total doses are divided by ``weight_kg``; None for vesicle doses."""
         if self.cells_per_kg:

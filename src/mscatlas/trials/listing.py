@@ -75,8 +75,7 @@ def select_trials(trials: Iterable[ClinicalTrial], where: TrialFilter) -> list[C
 def _dose_text(t: ClinicalTrial) -> str | None:
     if t.dose is None:
         return None
-    amount = "; ".join("–".join(f"{v:.2g}" for v in values) + f" {unit}" for unit, values in t.dose.amounts())
-    return amount + (f" x {t.dose.n_doses}" if t.dose.n_doses else "")
+    return t.dose.describe()
 
 
 def trial_row(t: ClinicalTrial) -> dict[str, Any]:

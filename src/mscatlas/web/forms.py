@@ -374,14 +374,7 @@ def _describe(parse: Callable[[str], BaseModel], dose: Any) -> str:
     if isinstance(value, Duration):
         return ", ".join(f"{h:g}" for h in value.hours) + " h"
     assert isinstance(value, TrialDose)
-    parts = []
-    if value.cells_per_kg:
-        parts.append("–".join(f"{x:.3g}" for x in value.cells_per_kg) + " cells/kg")
-    if value.total_cells:
-        parts.append("–".join(f"{x:.3g}" for x in value.total_cells) + " cells")
-    if value.n_doses:
-        parts.append(f"{value.n_doses} doses")
-    return ", ".join(parts)
+    return value.describe()
 
 
 def _term_indexes(form: dict[str, str], path: str) -> list[int]:
